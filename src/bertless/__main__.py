@@ -1,0 +1,5 @@
+import sys
+
+from bertless.cli import main
+
+sys.exit(main())

@@ -1,0 +1,113 @@
+"""`bertless ...`: parses arguments, shows progress, and calls the parts. Nothing else.
+
+Every flag has an environment variable of the same name (`--port` / `BERTLESS_PORT`), as
+functions-framework does, so the same command works in a shell and in a container.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from bertless.core.errors import BertlessError
+
+DEFAULT_BUNDLE = Path("build/bundles/minilm")
+
+
+def _env(flag: str, default: object = None) -> object:
+    """The default of `--flag`: `BERTLESS_FLAG` when set, else `default`."""
+    return os.environ.get("BERTLESS_" + flag.upper().replace("-", "_"), default)
+
+
+def _progress():
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from bertless.models.export import export
+
+    with _progress() as progress:
+        task = progress.add_task("starting", total=None)
+        manifest = export(
+            args.model,
+            args.out,
+            task=args.task,
+            quantize=args.quantize,
+            max_length=int(args.max_length) if args.max_length else None,
+            step=lambda what: progress.update(task, description=what),
+        )
+        progress.update(task, description="done")
+    parity = manifest.parity
+    Console().print(
+        f"[green]bundle written[/] to {args.out}: {manifest.model_id}, {manifest.task}, "
+        f"{manifest.precision}, max length {manifest.max_length}; parity vs PyTorch "
+        f"({parity.metric}) min {parity.min:.5f} mean {parity.mean:.5f}"
+    )
+    return 0
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="Export a Hugging Face checkpoint folder to a bundle.")
+    p.add_argument(
+        "model",
+        nargs="?",
+        default=_env("model"),
+        help="a local Hugging Face model folder (default: built-in all-MiniLM-L6-v2)",
+    )
+    p.add_argument("--out", default=_env("out", str(DEFAULT_BUNDLE)), help="bundle directory")
+    p.add_argument(
+        "--task",
+        default=_env("task"),
+        choices=["feature-extraction", "text-classification"],
+        help="default: read from the checkpoint",
+    )
+    p.add_argument(
+        "--quantize",
+        default=_env("quantize"),
+        choices=["int8"],
+        help="dynamic per-channel int8 weights (parity is measured and recorded)",
+    )
+    p.add_argument(
+        "--max-length",
+        default=_env("max_length"),
+        type=int,
+        help="max tokens per input (default: the checkpoint's)",
+    )
+    p.set_defaults(run=cmd_export)
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_export]
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="bertless",
+        description="Serve BERT-style text models on AWS Lambda, Google Cloud Functions and "
+        "Azure Functions from one ONNX bundle.",
+    )
+    sub = top.add_subparsers(dest="command", required=True)
+    for add in COMMANDS:
+        add(sub)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except BertlessError as error:
+        print(f"bertless {args.command}: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

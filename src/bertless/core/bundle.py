@@ -1,0 +1,147 @@
+"""The bundle: `model.onnx` + `tokenizer.json` + `bundle.json`, the one unit every target serves.
+
+Loading checks the files against the manifest so that a broken bundle fails at load time with a
+sentence naming the file, never at the first request with a deep onnxruntime traceback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bertless.core.errors import BundleError
+
+SCHEMA_VERSION = 1
+MANIFEST_NAME = "bundle.json"
+MODEL_NAME = "model.onnx"
+TOKENIZER_NAME = "tokenizer.json"
+
+Task = Literal["feature-extraction", "text-classification"]
+
+
+class Parity(BaseModel):
+    """How closely the ONNX model reproduces the PyTorch model, measured at export."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reference: str = Field(description="What the bundle was compared with, e.g. 'torch fp32'.")
+    metric: str = Field(description="'cosine' for embeddings, 'max_abs_diff' for probabilities.")
+    min: float
+    mean: float
+    sentences: int
+
+
+class Manifest(BaseModel):
+    """`bundle.json`: everything a runtime must know to turn texts into answers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = SCHEMA_VERSION
+    model_id: str
+    revision: str | None = None
+    task: Task
+    labels: list[str] = Field(default_factory=list, description="Output order of the logits.")
+    problem_type: Literal["single_label_classification", "multi_label_classification"] | None = None
+    pooling: Literal["mean", "cls"] | None = None
+    normalize: bool = False
+    dimension: int | None = None
+    max_length: int = Field(gt=0)
+    pad_token_id: int = 0
+    max_batch_size: int = Field(default=32, gt=0)
+    auto_truncate: bool = False
+    inputs: list[str] = Field(description="ONNX input names, in the graph's order.")
+    output: str = Field(description="The ONNX output the runtime reads.")
+    precision: Literal["fp32", "int8"] = "fp32"
+    files: dict[str, str] = Field(description="sha256 of every file of the bundle but this one.")
+    parity: Parity | None = None
+    built_with: dict[str, str] = Field(default_factory=dict)
+
+
+class Bundle(BaseModel):
+    """A checked bundle on disk."""
+
+    path: Path
+    manifest: Manifest
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / MODEL_NAME
+
+    @property
+    def tokenizer_path(self) -> Path:
+        return self.path / TOKENIZER_NAME
+
+    @property
+    def checksum(self) -> str:
+        """One sha256 for the whole bundle: the hash of its manifest, which hashes every file."""
+        return sha256_file(self.path / MANIFEST_NAME)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_manifest(path: str | Path) -> Manifest:
+    """Read and validate `bundle.json` without touching the other files."""
+    manifest_path = Path(path) / MANIFEST_NAME
+    if not manifest_path.is_file():
+        raise BundleError(
+            f"{manifest_path} is missing: point at a directory made by `bertless export`."
+        )
+    try:
+        raw = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BundleError(
+            f"{manifest_path} is not valid JSON ({error}); re-export the bundle."
+        ) from None
+    version = raw.get("schema_version") if isinstance(raw, dict) else None
+    if isinstance(version, int) and version > SCHEMA_VERSION:
+        raise BundleError(
+            f"{manifest_path} has schema version {version}, newer than the {SCHEMA_VERSION} this "
+            "bertless reads: upgrade bertless."
+        )
+    try:
+        return Manifest.model_validate(raw)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'manifest'}: {e['msg']}"
+            for e in error.errors()
+        )
+        raise BundleError(f"{manifest_path} is not a valid manifest: {problems}.") from None
+
+
+def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
+    """Read the manifest and check every file it lists exists and has its recorded sha256."""
+    root = Path(path)
+    if not root.is_dir():
+        raise BundleError(
+            f"{root} is not a directory: export a bundle there with `bertless export`."
+        )
+    manifest = read_manifest(root)
+    for name in (MODEL_NAME, TOKENIZER_NAME):
+        if name not in manifest.files:
+            raise BundleError(f"{root / MANIFEST_NAME} lists no checksum for {name}; re-export.")
+    for name, expected in manifest.files.items():
+        file = root / name
+        if not file.is_file():
+            raise BundleError(f"{file} is missing from the bundle; re-export it or copy it back.")
+        if verify and sha256_file(file) != expected:
+            raise BundleError(
+                f"{file} does not match the sha256 in {MANIFEST_NAME}: the file was changed or "
+                "truncated after export; re-export the bundle."
+            )
+    return Bundle(path=root, manifest=manifest)
+
+
+def write_manifest(root: Path, manifest: Manifest) -> None:
+    """Write `bundle.json` deterministically (sorted keys) so equal bundles hash equal."""
+    text = json.dumps(manifest.model_dump(mode="json"), indent=2, sort_keys=True)
+    (root / MANIFEST_NAME).write_text(text + "\n", encoding="utf-8")

@@ -1,0 +1,276 @@
+"""Predictor: texts in, vectors or labels out, in input order.
+
+The work per call is tokenize → sort by length → micro-batches padded to their own longest
+sequence → one shared onnxruntime session → pool / softmax. Sorting keeps padding (wasted compute)
+small when lengths vary; the order of the answers is restored before returning.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Encoding, Tokenizer
+
+from bertless.core.bundle import Bundle, Manifest, load_bundle
+from bertless.core.errors import BackendError, BundleError, InputError, InputTooLongError
+
+Text = str
+Pair = tuple[str, str]
+Item = Text | Pair
+
+
+@dataclass(frozen=True)
+class Forward:
+    """The raw result of a run: one row per input, in input order."""
+
+    values: np.ndarray
+    token_counts: list[int]
+
+
+def available_cpus() -> int:
+    """CPUs this process may really use: affinity, then the cgroup quota a function runs under.
+
+    Lambda and Cloud Run give CPU in proportion to memory through cgroup quotas, while
+    `os.cpu_count()` reports the host's cores; too many threads then only contend.
+    """
+    override = os.environ.get("BERTLESS_THREADS")
+    if override and override.isdigit() and int(override) > 0:
+        return int(override)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, round(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cpus)
+
+
+def as_items(inputs: object, *, pairs: bool) -> list[Item]:
+    """Check that every input is a non-empty text (or a pair of them) before any work is done."""
+    if isinstance(inputs, (str, tuple)):
+        inputs = [inputs]
+    if not isinstance(inputs, Sequence) or isinstance(inputs, bytes):
+        raise InputError("inputs must be a text or a list of texts.")
+    if len(inputs) == 0:
+        raise InputError("inputs is an empty list: give at least one text.")
+    items: list[Item] = []
+    for index, item in enumerate(inputs):
+        if pairs and isinstance(item, (tuple, list)):
+            if len(item) != 2 or not all(isinstance(t, str) for t in item):
+                raise InputError(f"input {index} is not a pair of two texts.")
+            item = (item[0], item[1])
+        elif not isinstance(item, str):
+            raise InputError(
+                f"input {index} is a {type(item).__name__}, not a text"
+                + (" or a pair of texts." if pairs else ".")
+            )
+        texts = item if isinstance(item, tuple) else (item,)
+        if any(not t.strip() for t in texts):
+            raise InputError(f"input {index} is an empty text.")
+        items.append(item)
+    return items
+
+
+class Predictor:
+    """One loaded bundle, safe to share between threads (onnxruntime sessions are)."""
+
+    def __init__(self, bundle: Bundle, threads: int | None = None) -> None:
+        self.bundle = bundle
+        self.manifest: Manifest = bundle.manifest
+        self._tokenizer = Tokenizer.from_file(str(bundle.tokenizer_path))
+        self._tokenizer.no_padding()
+        self._tokenizer.no_truncation()
+        self._truncating = Tokenizer.from_file(str(bundle.tokenizer_path))
+        self._truncating.no_padding()
+        self._truncating.enable_truncation(self.manifest.max_length)
+        self._session = self._open_session(threads or available_cpus())
+        self._check_graph()
+
+    @classmethod
+    def load(cls, path: str | Path, verify: bool = True, threads: int | None = None) -> Predictor:
+        """Load a bundle directory, checking its files against the manifest first."""
+        return cls(load_bundle(path, verify=verify), threads=threads)
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def encode(
+        self,
+        sentences: str | Sequence[str],
+        batch_size: int = 32,
+        normalize_embeddings: bool | None = None,
+        truncate: bool | None = None,
+    ) -> np.ndarray:
+        """Embeddings as float32, shape (n, dim); a single text gives shape (dim,).
+
+        Named like sentence-transformers' `encode`; `normalize_embeddings` defaults to what the
+        bundle was made with.
+        """
+        self._require("feature-extraction", "encode")
+        items = as_items(sentences, pairs=False)
+        vectors = self.embed(items, batch_size, truncate, normalize_embeddings).values
+        return vectors[0] if isinstance(sentences, str) else vectors
+
+    def predict(
+        self,
+        inputs: Item | Sequence[Item],
+        batch_size: int = 32,
+        truncate: bool | None = None,
+        raw_scores: bool = False,
+    ) -> list:
+        """Scores for every label, best first, per input; a single input gives a single list.
+
+        A tuple is a text pair (question–passage, query–title, two sentences for STS).
+        """
+        self._require("text-classification", "predict")
+        items = as_items(inputs, pairs=True)
+        scores = self.classify(items, batch_size, truncate, raw_scores).values
+        ranked = [self._ranked(row) for row in scores]
+        return ranked[0] if isinstance(inputs, (str, tuple)) else ranked
+
+    # -- building blocks the service uses -------------------------------------------------------
+
+    def embed(
+        self,
+        items: list[Item],
+        batch_size: int = 32,
+        truncate: bool | None = None,
+        normalize: bool | None = None,
+    ) -> Forward:
+        """Pooled embeddings of checked items, with the token count of each."""
+        forward = self._forward(items, batch_size, truncate)
+        vectors = forward.values
+        if self.manifest.normalize if normalize is None else normalize:
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            vectors = vectors / np.maximum(norms, 1e-12)
+        return Forward(vectors.astype(np.float32, copy=False), forward.token_counts)
+
+    def classify(
+        self,
+        items: list[Item],
+        batch_size: int = 32,
+        truncate: bool | None = None,
+        raw_scores: bool = False,
+    ) -> Forward:
+        """Probabilities (softmax, or sigmoid for multi-label), or raw logits, per item."""
+        forward = self._forward(items, batch_size, truncate)
+        logits = forward.values
+        if raw_scores:
+            scores = logits
+        elif self.manifest.problem_type == "multi_label_classification" or logits.shape[1] == 1:
+            scores = 1.0 / (1.0 + np.exp(-logits))
+        else:
+            shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+            scores = shifted / shifted.sum(axis=1, keepdims=True)
+        return Forward(scores.astype(np.float32, copy=False), forward.token_counts)
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _forward(self, items: list[Item], batch_size: int, truncate: bool | None) -> Forward:
+        if batch_size < 1:
+            raise InputError(f"batch_size must be at least 1, not {batch_size}.")
+        encodings = self._tokenize(
+            items, self.manifest.auto_truncate if truncate is None else truncate
+        )
+        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids), reverse=True)
+        rows: list[np.ndarray] = [np.empty(0)] * len(encodings)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            out = self._run([encodings[i] for i in chunk])
+            for position, index in enumerate(chunk):
+                rows[index] = out[position]
+        values = np.stack(rows)
+        if not np.isfinite(values).all():
+            raise BackendError("the model produced NaN or infinite values for this input.")
+        return Forward(values, [len(e.ids) for e in encodings])
+
+    def _tokenize(self, items: list[Item], truncate: bool) -> list[Encoding]:
+        """Encode without truncation first, so that an over-long input can be named, not cut."""
+        limit = self.manifest.max_length
+        encodings = self._tokenizer.encode_batch(items)
+        too_long = [i for i, e in enumerate(encodings) if len(e.ids) > limit]
+        if too_long and not truncate:
+            first = too_long[0]
+            raise InputTooLongError(
+                f"input {first} has {len(encodings[first].ids)} tokens, more than the maximum of "
+                f"{limit}: shorten it or set truncate to true"
+                + (f" ({len(too_long)} inputs are too long)." if len(too_long) > 1 else ".")
+            )
+        if too_long:
+            cut = self._truncating.encode_batch([items[i] for i in too_long])
+            for index, encoding in zip(too_long, cut, strict=True):
+                encodings[index] = encoding
+        return encodings
+
+    def _run(self, encodings: list[Encoding]) -> np.ndarray:
+        """One padded micro-batch through the graph; pooled when the model gives token states."""
+        width = max(len(e.ids) for e in encodings)
+        ids = np.full((len(encodings), width), self.manifest.pad_token_id, dtype=np.int64)
+        mask = np.zeros((len(encodings), width), dtype=np.int64)
+        types = np.zeros((len(encodings), width), dtype=np.int64)
+        for row, encoding in enumerate(encodings):
+            n = len(encoding.ids)
+            ids[row, :n] = encoding.ids
+            mask[row, :n] = 1
+            types[row, :n] = encoding.type_ids
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        (out,) = self._session.run(
+            [self.manifest.output], {name: feeds[name] for name in self.manifest.inputs}
+        )
+        if out.ndim == 3:
+            return self._pool(out, mask)
+        return out
+
+    def _pool(self, states: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        if self.manifest.pooling == "cls":
+            return states[:, 0]
+        weights = mask[:, :, None].astype(states.dtype)
+        return (states * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+
+    def _ranked(self, row: np.ndarray) -> list[dict]:
+        labels = self.manifest.labels or [f"LABEL_{i}" for i in range(len(row))]
+        order = np.argsort(-row, kind="stable")
+        return [{"label": labels[i], "score": float(row[i])} for i in order]
+
+    def _require(self, task: str, method: str) -> None:
+        if self.manifest.task != task:
+            raise InputError(
+                f"{method}() needs a {task} bundle; {self.manifest.model_id} is "
+                f"{self.manifest.task}."
+            )
+
+    def _open_session(self, threads: int) -> ort.InferenceSession:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # The graph was optimized at export; only cheap, hardware-specific passes remain.
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            return ort.InferenceSession(
+                str(self.bundle.model_path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # onnxruntime raises its own untyped errors
+            raise BundleError(
+                f"{self.bundle.model_path} is not a model onnxruntime can load ({error}); "
+                "re-export the bundle."
+            ) from error
+
+    def _check_graph(self) -> None:
+        graph_inputs = [i.name for i in self._session.get_inputs()]
+        graph_outputs = [o.name for o in self._session.get_outputs()]
+        if sorted(graph_inputs) != sorted(self.manifest.inputs):
+            raise BundleError(
+                f"{self.bundle.model_path} takes inputs {graph_inputs} but bundle.json says "
+                f"{self.manifest.inputs}: the model and manifest come from different exports."
+            )
+        if self.manifest.output not in graph_outputs:
+            raise BundleError(
+                f"{self.bundle.model_path} has no output {self.manifest.output!r} (it has "
+                f"{graph_outputs}): the model and manifest come from different exports."
+            )

