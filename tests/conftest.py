@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -93,3 +102,63 @@ def multilabel_bundle(tmp_path_factory, multilabel_checkpoint) -> Path:
     out = tmp_path_factory.mktemp("bundles") / "topics"
     export(multilabel_checkpoint, out)
     return out
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_health(url: str, process: subprocess.Popen, log) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            log.seek(0)
+            raise RuntimeError(f"server exited: {log.read().decode(errors='replace')}")
+        try:
+            urllib.request.urlopen(url + "/health", timeout=1).read()
+            return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not answer /health within 60 s") from None
+            time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def running_server(bundle: Path, env: dict[str, str] | None = None, workers: int = 1):
+    """`bertless serve` in a real subprocess on a free loopback port, until the block ends."""
+    port = free_port()
+    command = [sys.executable, "-m", "bertless", "serve", str(bundle), "--port", str(port)]
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [*command, "--workers", str(workers)],
+            env={**os.environ, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_for_health(url, process, log)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@pytest.fixture(scope="session")
+def embed_server(minilm_bundle) -> Iterator[str]:
+    """Base URL of `bertless serve` on the default embedding bundle, shared by the session."""
+    with running_server(minilm_bundle) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def classify_server(classifier_bundle) -> Iterator[str]:
+    with running_server(classifier_bundle) as url:
+        yield url

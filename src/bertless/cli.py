@@ -83,7 +83,33 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=cmd_export)
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_export]
+def cmd_serve(args: argparse.Namespace) -> int:
+    from bertless.serve import serve
+
+    print(
+        f"bertless: serving {args.bundle} on http://{args.host}:{args.port} "
+        f"({args.workers} worker(s))",
+        file=sys.stderr,
+    )
+    serve(Path(args.bundle), args.host, int(args.port), int(args.workers))
+    return 0
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="Serve a bundle locally through functions-framework.")
+    p.add_argument("bundle", nargs="?", default=_env("bundle", str(DEFAULT_BUNDLE)))
+    p.add_argument("--host", default=_env("host", "127.0.0.1"))
+    p.add_argument("--port", type=int, default=_env("port", 8080))
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=_env("workers", 1),
+        help="processes, each with its own model (default 1)",
+    )
+    p.set_defaults(run=cmd_serve)
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_export, _add_serve]
 
 
 def parser() -> argparse.ArgumentParser:

@@ -1,0 +1,1 @@
+"""Thin translators between a platform's request shape and the core's `Request`/`Response`."""

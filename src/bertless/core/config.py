@@ -1,0 +1,63 @@
+"""Serving configuration, read once from the environment and the manifest."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from bertless.core.bundle import Manifest
+from bertless.core.errors import BundleError
+
+# TEI's default payload limit (--payload-limit 2000000).
+DEFAULT_MAX_BODY_BYTES = 2_000_000
+
+
+def _flag(name: str) -> bool | None:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return None
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _positive(name: str) -> int | None:
+    value = os.environ.get(name)
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise BundleError(f"{name}={value!r} must be a positive whole number.")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class Config:
+    max_batch_size: int
+    max_body_bytes: int
+    auto_truncate: bool
+    api_key: str | None
+    cors_origins: tuple[str, ...]
+
+    @classmethod
+    def from_env(cls, manifest: Manifest | None) -> Config:
+        """BERTLESS_MAX_BATCH_SIZE, BERTLESS_MAX_BODY_BYTES, BERTLESS_AUTO_TRUNCATE override the
+        manifest; BERTLESS_API_KEY turns on auth; BERTLESS_CORS_ORIGINS (comma-separated) CORS."""
+        auto = _flag("BERTLESS_AUTO_TRUNCATE")
+        origins = os.environ.get("BERTLESS_CORS_ORIGINS", "")
+        return cls(
+            max_batch_size=_positive("BERTLESS_MAX_BATCH_SIZE")
+            or (manifest.max_batch_size if manifest else 32),
+            max_body_bytes=_positive("BERTLESS_MAX_BODY_BYTES") or DEFAULT_MAX_BODY_BYTES,
+            auto_truncate=auto if auto is not None else bool(manifest and manifest.auto_truncate),
+            api_key=os.environ.get("BERTLESS_API_KEY") or None,
+            cors_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
+        )
+
+
+def bundle_location() -> Path:
+    """`BERTLESS_BUNDLE`, else `bundle/` in the working directory.
+
+    Every artifact puts the bundle beside its entry file, and Lambda (/var/task), Cloud Functions
+    (/workspace) and Azure Functions (/home/site/wwwroot) all start in the code's root, so the
+    default finds it there; the artifacts' entry files also set the variable from their own path.
+    """
+    return Path(os.environ.get("BERTLESS_BUNDLE") or Path.cwd() / "bundle")

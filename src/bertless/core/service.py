@@ -1,0 +1,436 @@
+"""Service.handle(Request) -> Response: the whole HTTP contract, with no web framework in it.
+
+Adapters turn a platform's event into a `Request` and the `Response` back, and decide nothing:
+routing, limits, auth, validation and errors all live here, so every cloud answers the same bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ValidationError
+
+from bertless.core import schemas
+from bertless.core.config import Config
+from bertless.core.errors import BertlessError, BundleError, InputError, TooManyInputsError
+from bertless.core.openapi import openapi_document
+from bertless.core.predictor import Item, Predictor, as_items
+
+log = logging.getLogger("bertless")
+VERSION = "0.1.0"
+JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class Request:
+    """A platform-neutral HTTP request; header names are matched case-insensitively."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        return next((v for k, v in self.headers.items() if k.lower() == name), None)
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class HttpError(BertlessError):
+    """A failure of the HTTP exchange itself (route, method, media type, auth, JSON syntax)."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_type = "Validation"
+        self.headers = headers or {}
+
+
+class WrongTaskError(BertlessError):
+    status = 424
+    error_type = "Validation"
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    summary: str
+    request: type[BaseModel] | None
+    response: Any
+    tasks: tuple[str, ...]
+    run: Callable[[Service, Any], Any]
+
+
+def _dumps(value: Any) -> bytes:
+    try:
+        return json.dumps(
+            value, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        ).encode()
+    except ValueError:
+        raise BertlessError(
+            "the model produced a value JSON cannot carry (NaN or infinity)."
+        ) from None
+
+
+def _error(
+    status: int, error_type: str, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    body = _dumps({"error": message, "error_type": error_type})
+    return Response(status, {"Content-Type": JSON, **(headers or {})}, body)
+
+
+def _validation_message(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "body"
+    more = error.error_count() - 1
+    return f"{where}: {first['msg']}" + (f" (and {more} more problems)" if more else "") + "."
+
+
+class Service:
+    """One bundle behind the contract. Build it once per process; `handle` is thread-safe."""
+
+    def __init__(self, predictor: Predictor | None, config: Config, failure: str | None = None):
+        self.predictor = predictor
+        self.config = config
+        self.failure = failure
+        self.task = predictor.manifest.task if predictor else None
+        self._checksum = predictor.bundle.checksum if predictor else ""
+        self._openapi = _dumps(
+            openapi_document(
+                [(r.method, r.path, r.summary, r.request, r.response) for r in ROUTES],
+                "bertless",
+                VERSION,
+            )
+        )
+
+    @classmethod
+    def from_bundle(cls, path: str | Path) -> Service:
+        """Load the bundle; if it cannot load, serve 503s that say why instead of crashing."""
+        try:
+            predictor = Predictor.load(path)
+            return cls(predictor, Config.from_env(predictor.manifest))
+        except BundleError as error:
+            log.error("bundle failed to load: %s", error)
+            return cls(None, Config.from_env(None), failure=str(error))
+
+    # -- the one entry point ----------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            response = self._dispatch(request)
+        except HttpError as error:
+            response = _error(error.status, error.error_type, str(error), error.headers)
+        except BertlessError as error:
+            response = _error(error.status, error.error_type, str(error))
+        except Exception:
+            log.exception("unexpected error on %s %s", request.method, request.path)
+            response = _error(500, "Backend", "internal error; the server log has the details.")
+        response.headers["Server-Timing"] = f"total;dur={(time.perf_counter() - started) * 1e3:.2f}"
+        return self._cors(request, response)
+
+    def _dispatch(self, request: Request) -> Response:
+        path = request.path.rstrip("/") or "/"
+        method = request.method.upper()
+        if method == "OPTIONS" and self.config.cors_origins:
+            return Response(204, {}, b"")
+        candidates = [r for r in ROUTES if r.path == path]
+        if not candidates:
+            raise HttpError(404, f"no route {path}; see /openapi.json for the routes.")
+        route = next((r for r in candidates if r.method == method), None)
+        if route is None:
+            allowed = ", ".join(sorted({r.method for r in candidates}))
+            raise HttpError(405, f"{path} takes {allowed}, not {method}.", {"Allow": allowed})
+        if path != "/health":
+            self._authorize(request)
+        if self.predictor is None and path != "/openapi.json":
+            raise BundleError(f"the model failed to load: {self.failure}")
+        if route.tasks and self.task not in route.tasks:
+            raise WrongTaskError(
+                f"{path} needs a {' or '.join(route.tasks)} bundle; this one is {self.task}."
+            )
+        if path == "/":
+            route = self._root_route(request)
+        body = self._body(request, route.request) if route.request else None
+        result = route.run(self, body)
+        if isinstance(result, Response):
+            return result
+        return Response(200, {"Content-Type": JSON}, _dumps(result))
+
+    # -- HTTP rules -------------------------------------------------------------------------------
+
+    def _authorize(self, request: Request) -> None:
+        key = self.config.api_key
+        if key is None:
+            return
+        given = request.header("Authorization") or ""
+        scheme, _, token = given.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            token.strip().encode(), key.encode()
+        ):
+            raise HttpError(
+                401,
+                "missing or wrong API key: send Authorization: Bearer <key>.",
+                {"WWW-Authenticate": "Bearer"},
+            )
+
+    def _body(self, request: Request, model: type[BaseModel]) -> BaseModel:
+        media = (request.header("Content-Type") or "").split(";")[0].strip().lower()
+        if media != JSON and not media.endswith("+json"):
+            raise HttpError(415, f"send the body as {JSON}, not {media or 'no content type'}.")
+        if len(request.body) > self.config.max_body_bytes:
+            raise HttpError(
+                413,
+                f"the body has {len(request.body)} bytes, more than the limit of "
+                f"{self.config.max_body_bytes}.",
+            )
+        try:
+            text = request.body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise HttpError(400, "the body is not UTF-8 text.") from None
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, RecursionError) as error:
+            reason = (
+                "is nested too deeply" if isinstance(error, RecursionError) else "is not valid JSON"
+            )
+            raise HttpError(400, f"the body {reason}.") from None
+        if not isinstance(data, dict):
+            raise HttpError(
+                400, f"the body must be a JSON object, not a JSON {type(data).__name__}."
+            )
+        try:
+            return model.model_validate(data)
+        except ValidationError as error:
+            raise InputError(_validation_message(error)) from None
+        except RecursionError:
+            raise HttpError(400, "the body is nested too deeply.") from None
+
+    def _cors(self, request: Request, response: Response) -> Response:
+        origin = request.header("Origin")
+        allowed = self.config.cors_origins
+        if origin and allowed and ("*" in allowed or origin in allowed):
+            response.headers.update(
+                {
+                    "Access-Control-Allow-Origin": origin if "*" not in allowed else "*",
+                    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+                    "Access-Control-Allow-Headers": "Authorization, Content-Type",
+                    "Vary": "Origin",
+                }
+            )
+        return response
+
+    # -- the work ---------------------------------------------------------------------------------
+
+    def _truncate(self, value: bool | None) -> bool:
+        return self.config.auto_truncate if value is None else value
+
+    def _check_count(self, count: int) -> None:
+        if count > self.config.max_batch_size:
+            raise TooManyInputsError(
+                f"{count} inputs are more than the maximum batch size of "
+                f"{self.config.max_batch_size}: split the request."
+            )
+
+    def _vectors(self, items: list[Item], truncate: bool | None, normalize: bool = True):
+        self._check_count(len(items))
+        return self.predictor.embed(
+            items, self.config.max_batch_size, self._truncate(truncate), normalize
+        )
+
+    def embed(self, body: schemas.EmbedRequest) -> list:
+        items = as_items(body.inputs, pairs=False)
+        vectors = self._vectors(items, body.truncate, body.normalize).values
+        return vectors.tolist()
+
+    def openai_embeddings(self, body: schemas.OpenAIEmbeddingRequest) -> dict:
+        items = as_items(body.input, pairs=False)
+        forward = self._vectors(items, None)
+        data = []
+        for index, vector in enumerate(forward.values):
+            if body.encoding_format == "base64":
+                encoded: Any = base64.b64encode(vector.astype("<f4").tobytes()).decode()
+            else:
+                encoded = vector.tolist()
+            data.append({"object": "embedding", "index": index, "embedding": encoded})
+        tokens = sum(forward.token_counts)
+        return {
+            "object": "list",
+            "data": data,
+            "model": body.model or self.predictor.manifest.model_id,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+
+    def similarity(self, body: schemas.SimilarityRequest) -> list:
+        sentences = [body.inputs.source_sentence, *body.inputs.sentences]
+        vectors = self._vectors(as_items(sentences, pairs=False), body.truncate).values
+        return (vectors[1:] @ vectors[0]).tolist()
+
+    def predict(self, body: schemas.PredictRequest) -> list:
+        single, items = _predict_items(body.inputs)
+        self._check_count(len(items))
+        scores = self.predictor.classify(
+            as_items(items, pairs=True),
+            self.config.max_batch_size,
+            self._truncate(body.truncate),
+            body.raw_scores,
+        ).values
+        labels = self.predictor.manifest.labels or [f"LABEL_{i}" for i in range(scores.shape[1])]
+        ranked = [
+            [{"label": labels[i], "score": float(row[i])} for i in np.argsort(-row, kind="stable")]
+            for row in scores
+        ]
+        return ranked[0] if single else ranked
+
+    def rerank(self, body: schemas.RerankRequest) -> list:
+        self._check_count(len(body.texts))
+        truncate = self._truncate(body.truncate)
+        if self.task == "feature-extraction":
+            vectors = self._vectors(
+                as_items([body.query, *body.texts], pairs=False), truncate
+            ).values
+            scores = vectors[1:] @ vectors[0]
+        else:
+            if len(self.predictor.manifest.labels) > 1:
+                raise WrongTaskError(
+                    "/rerank needs an embedding bundle or a classifier with a single score; this "
+                    f"classifier has {len(self.predictor.manifest.labels)} labels."
+                )
+            pairs = as_items([(body.query, text) for text in body.texts], pairs=True)
+            scores = self.predictor.classify(
+                pairs, self.config.max_batch_size, truncate, body.raw_scores
+            ).values[:, 0]
+        order = np.argsort(-scores, kind="stable")
+        return [
+            {
+                "index": int(i),
+                "score": float(scores[i]),
+                **({"text": body.texts[i]} if body.return_text else {}),
+            }
+            for i in order
+        ]
+
+    def _root_route(self, request: Request) -> Route:
+        """The Inference API posts every task to the root: answer as the bundle's task route
+        (for embeddings, a body whose inputs hold `source_sentence` is sentence similarity)."""
+        if self.task == "text-classification":
+            return ROUTE_BY_PATH["/predict"]
+        if b'"source_sentence"' in request.body:
+            return ROUTE_BY_PATH["/similarity"]
+        return ROUTE_BY_PATH["/embed"]
+
+    def health(self, body: None) -> dict:
+        return {"status": "ok"}
+
+    def info(self, body: None) -> dict:
+        manifest = self.predictor.manifest
+        return {
+            "model_id": manifest.model_id,
+            "task": manifest.task,
+            "labels": manifest.labels,
+            "dimension": manifest.dimension,
+            "max_input_length": manifest.max_length,
+            "max_client_batch_size": self.config.max_batch_size,
+            "max_body_bytes": self.config.max_body_bytes,
+            "auto_truncate": self.config.auto_truncate,
+            "precision": manifest.precision,
+            "bundle_sha256": self._checksum,
+            "auth": self.config.api_key is not None,
+            "version": VERSION,
+        }
+
+    def openapi(self, body: None) -> Response:
+        return Response(200, {"Content-Type": JSON}, self._openapi)
+
+
+def _predict_items(inputs: str | list) -> tuple[bool, list[Item]]:
+    """TEI's reading of `inputs`: a text; a list of exactly two texts is one pair; a list of
+    texts of any other length is a batch; a list of lists is a batch of texts and pairs."""
+    if isinstance(inputs, str):
+        return True, [inputs]
+    if all(isinstance(i, str) for i in inputs):
+        return (True, [(inputs[0], inputs[1])]) if len(inputs) == 2 else (False, list(inputs))
+    return False, [i[0] if len(i) == 1 else (i[0], i[1]) for i in inputs]
+
+
+EMBEDDING = ("feature-extraction",)
+CLASSIFICATION = ("text-classification",)
+ROUTES: list[Route] = [
+    Route(
+        "POST",
+        "/embed",
+        "Embeddings, one vector per input (TEI)",
+        schemas.EmbedRequest,
+        schemas.Vectors,
+        EMBEDDING,
+        Service.embed,
+    ),
+    Route(
+        "POST",
+        "/predict",
+        "Scores for every label, best first (TEI)",
+        schemas.PredictRequest,
+        schemas.Predictions,
+        CLASSIFICATION,
+        Service.predict,
+    ),
+    Route(
+        "POST",
+        "/similarity",
+        "Cosine similarity of sentences to a source sentence",
+        schemas.SimilarityRequest,
+        list[float],
+        EMBEDDING,
+        Service.similarity,
+    ),
+    Route(
+        "POST",
+        "/rerank",
+        "Texts ranked by relevance to a query (TEI)",
+        schemas.RerankRequest,
+        list[schemas.Rank],
+        (*EMBEDDING, *CLASSIFICATION),
+        Service.rerank,
+    ),
+    Route(
+        "POST",
+        "/v1/embeddings",
+        "Embeddings in the OpenAI shape",
+        schemas.OpenAIEmbeddingRequest,
+        schemas.OpenAIEmbeddingResponse,
+        EMBEDDING,
+        Service.openai_embeddings,
+    ),
+    Route(
+        "POST",
+        "/",
+        "The bundle's task route (the Inference API posts to the root)",
+        schemas.EmbedRequest | schemas.PredictRequest | schemas.SimilarityRequest,
+        schemas.Vectors | schemas.Predictions | list[float],
+        (),
+        Service.embed,
+    ),
+    Route("GET", "/health", "Liveness and readiness", None, schemas.Health, (), Service.health),
+    Route("GET", "/info", "What is served", None, schemas.Info, (), Service.info),
+    Route("GET", "/openapi.json", "This document", None, dict, (), Service.openapi),
+]
+ROUTE_BY_PATH = {route.path: route for route in ROUTES if route.method == "POST"}
