@@ -121,10 +121,18 @@ def _wait_for_health(url: str, process: subprocess.Popen, log) -> None:
         try:
             urllib.request.urlopen(url + "/health", timeout=1).read()
             return
+        except urllib.error.HTTPError:
+            return  # answering, if unhealthy: tests of a broken bundle want exactly that
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             if time.monotonic() > deadline:
                 raise RuntimeError("server did not answer /health within 60 s") from None
             time.sleep(0.1)
+
+
+class ServerURL(str):
+    """A server's base URL that also knows the server's process id (for memory checks)."""
+
+    pid: int
 
 
 @contextlib.contextmanager
@@ -139,7 +147,8 @@ def running_server(bundle: Path, env: dict[str, str] | None = None, workers: int
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        url = f"http://127.0.0.1:{port}"
+        url = ServerURL(f"http://127.0.0.1:{port}")
+        url.pid = process.pid
         try:
             _wait_for_health(url, process, log)
             yield url
@@ -162,3 +171,35 @@ def embed_server(minilm_bundle) -> Iterator[str]:
 def classify_server(classifier_bundle) -> Iterator[str]:
     with running_server(classifier_bundle) as url:
         yield url
+
+
+# -- adapters --
+
+
+@pytest.fixture(scope="session")
+def adapters(minilm_bundle):
+    """The aws, gcp and azure adapter modules, imported with BERTLESS_BUNDLE on the embedding
+    bundle so each loads it at import, as on a cold start (reloaded if imported before)."""
+    import importlib
+    import sys
+    from types import SimpleNamespace
+
+    modules = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BERTLESS_BUNDLE", str(minilm_bundle))
+        for name in ("aws", "gcp", "azure"):
+            qualified = f"bertless.adapters.{name}"
+            loaded = sys.modules.get(qualified)
+            modules[name] = (
+                importlib.reload(loaded) if loaded else importlib.import_module(qualified)
+            )
+    return SimpleNamespace(**modules)
+
+
+@pytest.fixture(scope="session")
+def classifier_service(classifier_bundle):
+    """The classifier bundle behind the contract. The adapters load one bundle at import, so a
+    test on the classifier patches this into the module's SERVICE instead of reloading it."""
+    from bertless.core.service import Service
+
+    return Service.from_bundle(classifier_bundle)

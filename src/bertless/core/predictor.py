@@ -71,7 +71,7 @@ def as_items(inputs: object, *, pairs: bool) -> list[Item]:
                 + (" or a pair of texts." if pairs else ".")
             )
         texts = item if isinstance(item, tuple) else (item,)
-        if any(not t.strip() for t in texts):
+        if any(t == "" for t in texts):  # blank text is still text: it embeds like TEI's
             raise InputError(f"input {index} is an empty text.")
         items.append(item)
     return items

@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -98,11 +98,30 @@ def _error(
     return Response(status, {"Content-Type": JSON, **(headers or {})}, body)
 
 
+def _validate(data: dict, model: type[BaseModel]) -> BaseModel:
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise InputError(_validation_message(error)) from None
+    except RecursionError:
+        raise HttpError(400, "the body is nested too deeply.") from None
+
+
 def _validation_message(error: ValidationError) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "body"
-    more = error.error_count() - 1
-    return f"{where}: {first['msg']}" + (f" (and {more} more problems)" if more else "") + "."
+    """One sentence from pydantic's report: the most specific problem, named by its field path.
+
+    For a union (`inputs` may be a text or a list) pydantic reports one error per member; the
+    deepest location is the one the client meant, and the member tags are noise to a client.
+    """
+    problems = error.errors()
+    # Deepest first; among equals, a broken rule (too short) over a type the client didn't mean.
+    first = max(problems, key=lambda p: (len(p["loc"]), not p["type"].endswith("_type")))
+    where = ".".join(str(p) for p in first["loc"] if not _is_union_tag(p)) or "body"
+    return f"{where}: {first['msg']}."
+
+
+def _is_union_tag(part: object) -> bool:
+    return isinstance(part, str) and ("[" in part or "-" in part)
 
 
 class Service:
@@ -114,9 +133,13 @@ class Service:
         self.failure = failure
         self.task = predictor.manifest.task if predictor else None
         self._checksum = predictor.bundle.checksum if predictor else ""
+        self._single_score = bool(predictor) and len(predictor.manifest.labels) == 1
         self._openapi = _dumps(
             openapi_document(
-                [(r.method, r.path, r.summary, r.request, r.response) for r in ROUTES],
+                [
+                    (r.method, r.path, r.summary, r.request, r.response)
+                    for r in served(self.task, self._single_score)
+                ],
                 "bertless",
                 VERSION,
             )
@@ -168,9 +191,12 @@ class Service:
             raise WrongTaskError(
                 f"{path} needs a {' or '.join(route.tasks)} bundle; this one is {self.task}."
             )
-        if path == "/":
-            route = self._root_route(request)
-        body = self._body(request, route.request) if route.request else None
+        body = None
+        if route.request:
+            data = self._json(request)
+            if path == "/":
+                route = self._root_route(data)
+            body = _validate(data, route.request)
         result = route.run(self, body)
         if isinstance(result, Response):
             return result
@@ -193,7 +219,7 @@ class Service:
                 {"WWW-Authenticate": "Bearer"},
             )
 
-    def _body(self, request: Request, model: type[BaseModel]) -> BaseModel:
+    def _json(self, request: Request) -> dict:
         media = (request.header("Content-Type") or "").split(";")[0].strip().lower()
         if media != JSON and not media.endswith("+json"):
             raise HttpError(415, f"send the body as {JSON}, not {media or 'no content type'}.")
@@ -218,12 +244,7 @@ class Service:
             raise HttpError(
                 400, f"the body must be a JSON object, not a JSON {type(data).__name__}."
             )
-        try:
-            return model.model_validate(data)
-        except ValidationError as error:
-            raise InputError(_validation_message(error)) from None
-        except RecursionError:
-            raise HttpError(400, "the body is nested too deeply.") from None
+        return data
 
     def _cors(self, request: Request, response: Response) -> Response:
         origin = request.header("Origin")
@@ -329,12 +350,12 @@ class Service:
             for i in order
         ]
 
-    def _root_route(self, request: Request) -> Route:
+    def _root_route(self, data: dict) -> Route:
         """The Inference API posts every task to the root: answer as the bundle's task route
-        (for embeddings, a body whose inputs hold `source_sentence` is sentence similarity)."""
+        (for embeddings, inputs that are an object are a sentence-similarity request)."""
         if self.task == "text-classification":
             return ROUTE_BY_PATH["/predict"]
-        if b'"source_sentence"' in request.body:
+        if isinstance(data.get("inputs"), dict):
             return ROUTE_BY_PATH["/similarity"]
         return ROUTE_BY_PATH["/embed"]
 
@@ -424,8 +445,8 @@ ROUTES: list[Route] = [
         "POST",
         "/",
         "The bundle's task route (the Inference API posts to the root)",
-        schemas.EmbedRequest | schemas.PredictRequest | schemas.SimilarityRequest,
-        schemas.Vectors | schemas.Predictions | list[float],
+        schemas.EmbedRequest | schemas.SimilarityRequest | schemas.PredictRequest,
+        schemas.Vectors | list[float] | schemas.Predictions,
         (),
         Service.embed,
     ),
@@ -434,3 +455,24 @@ ROUTES: list[Route] = [
     Route("GET", "/openapi.json", "This document", None, dict, (), Service.openapi),
 ]
 ROUTE_BY_PATH = {route.path: route for route in ROUTES if route.method == "POST"}
+
+
+def served(task: str | None, single_score: bool = False) -> list[Route]:
+    """The routes a bundle of this task serves, as /openapi.json documents them: a client
+    generated from the document never meets a 424. The root takes the task's own bodies;
+    /rerank needs embeddings or a classifier with one score (a cross-encoder)."""
+    if task is None:
+        return ROUTES
+    root = {
+        "feature-extraction": (
+            schemas.EmbedRequest | schemas.SimilarityRequest,
+            schemas.Vectors | list[float],
+        ),
+        "text-classification": (schemas.PredictRequest, schemas.Predictions),
+    }[task]
+    return [
+        replace(r, request=root[0], response=root[1]) if r.path == "/" else r
+        for r in ROUTES
+        if (not r.tasks or task in r.tasks)
+        and not (r.path == "/rerank" and task == "text-classification" and not single_score)
+    ]
