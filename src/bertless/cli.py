@@ -109,7 +109,17 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=cmd_serve)
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_export, _add_serve]
+def _add_deploy(sub: argparse._SubParsersAction) -> None:
+    from bertless.deploy.deploy_command import add_parser
+
+    add_parser(sub)
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_export,
+    _add_serve,
+    _add_deploy,
+]
 
 
 def parser() -> argparse.ArgumentParser:

@@ -1,0 +1,228 @@
+"""`bertless deploy {aws,gcp,azure} ARTIFACT_OR_BUNDLE --name NAME`: parse, show, call the client.
+
+A bundle directory is packaged first; an artifact from `bertless package` is used as is. Every
+flag's default comes from `BERTLESS_<FLAG>` (`--role-arn` / `BERTLESS_ROLE_ARN`), like the rest of
+the CLI. Secrets (the Azure function key) are printed once, on their own line, and never logged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bertless.deploy.plan import Plan, PreflightError, Result, Target
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from bertless.deploy.package import Artifact
+
+CLOUDS = ("aws", "gcp", "azure")
+DEFAULT_OUT = "build/artifacts"
+
+
+def _env(flag: str, default: Any = None) -> Any:
+    """The default of `--flag`: `BERTLESS_FLAG` when set, else `default`."""
+    return os.environ.get("BERTLESS_" + flag.upper().replace("-", "_"), default)
+
+
+def _env_bool(flag: str) -> bool:
+    return str(_env(flag, "")).lower() in ("1", "true", "yes", "on")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "deploy",
+        help="Deploy a bundle or artifact to AWS Lambda, Google Cloud Functions or Azure.",
+        description="Create or update a function that serves the bundle. Safe to repeat: the same "
+        "artifact deployed twice changes nothing. Each flag defaults to BERTLESS_<FLAG>.",
+    )
+    p.add_argument("cloud", choices=CLOUDS)
+    p.add_argument(
+        "source",
+        nargs="?",
+        default=_env("source"),
+        help="an artifact zip (or its report JSON) from `bertless package`, or a bundle directory",
+    )
+    p.add_argument("--name", default=_env("name"), help="function (Azure: function app) name")
+    p.add_argument("--region", default=_env("region"), help="default: the SDK's configured region")
+    p.add_argument(
+        "--memory", type=int, default=_env("memory"), help="MB (default: the artifact's)"
+    )
+    p.add_argument("--timeout", type=int, default=int(_env("timeout", 30)), help="seconds")
+    p.add_argument(
+        "--public",
+        action="store_true",
+        default=_env_bool("public"),
+        help="let anyone call the function without credentials (default: authenticated only)",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        default=_env_bool("dry_run"),
+        help="print the plan and touch nothing",
+    )
+    p.add_argument(
+        "--endpoint-url",
+        default=_env("endpoint_url"),
+        help="API base for a local stand-in (AWS: every client; GCP: both APIs; Azure: ARM)",
+    )
+    p.add_argument(
+        "--no-smoke",
+        dest="smoke",
+        action="store_false",
+        default=not _env_bool("no_smoke"),
+        help="skip the GET /health request after deploying",
+    )
+    p.add_argument(
+        "--env",
+        action="append",
+        default=[e for e in str(_env("env", "")).split(",") if e],
+        metavar="KEY=VALUE",
+        help="a setting for the function (repeatable; BERTLESS_ENV takes K=V,K2=V2)",
+    )
+    packaging = p.add_argument_group("packaging (when SOURCE is a bundle)")
+    packaging.add_argument("--python", default=_env("python", "3.12"))
+    packaging.add_argument("--arch", default=_env("arch", "x86_64"), choices=["x86_64", "arm64"])
+    packaging.add_argument("--out", default=_env("out", DEFAULT_OUT), help="artifact directory")
+    aws = p.add_argument_group("aws")
+    aws.add_argument(
+        "--role-arn", default=_env("role_arn"), help="execution role (default: create one)"
+    )
+    aws.add_argument(
+        "--bucket", default=_env("bucket"), help="S3 bucket for zips over the direct-upload limit"
+    )
+    gcp = p.add_argument_group("gcp")
+    gcp.add_argument("--project", default=_env("project"), help="default: google.auth's project")
+    azure = p.add_argument_group("azure")
+    azure.add_argument(
+        "--subscription",
+        default=_env("subscription", os.environ.get("AZURE_SUBSCRIPTION_ID")),
+    )
+    azure.add_argument("--resource-group", default=_env("resource_group"))
+    azure.add_argument(
+        "--storage-account",
+        default=_env("storage_account"),
+        help="for the package (or set AZURE_STORAGE_CONNECTION_STRING)",
+    )
+    azure.add_argument("--container", default=_env("container", "bertless-deployments"))
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Deploy (or with --dry-run, plan) and print what happened; errors propagate to the CLI."""
+    from rich.console import Console
+
+    console = Console()
+    if not args.name:
+        raise PreflightError("no function name: pass --name or set BERTLESS_NAME")
+    artifact = _artifact(args, console)
+    target = Target(
+        name=args.name,
+        region=args.region,
+        memory_mb=args.memory,
+        timeout_s=args.timeout,
+        public=args.public,
+        endpoint_url=args.endpoint_url,
+        smoke=args.smoke,
+        environment=_environment(args.env),
+    )
+    client, options = _client(args)
+    if args.dry_run:
+        _print_plan(console, client.plan(artifact, target, options), dry_run=True)
+        return 0
+    with console.status(f"deploying {target.name} to {args.cloud}") as status:
+        result = client.deploy(artifact, target, options, progress=status.update)
+    _print_result(console, result)
+    return 0
+
+
+def _artifact(args: argparse.Namespace, console: Console) -> Artifact:
+    """The artifact named, or one packaged now from a bundle directory."""
+    if not args.source:
+        raise PreflightError("nothing to deploy: name an artifact or a bundle directory")
+    source = Path(args.source)
+    if source.is_dir() and (source / "bundle.json").is_file():
+        from bertless.deploy.package import package
+
+        with console.status(f"packaging {source} for {args.cloud}") as status:
+            return package(
+                args.cloud,
+                source,
+                Path(args.out),
+                python=args.python,
+                arch=args.arch,
+                memory_mb=args.memory,
+                progress=status.update,
+            )
+    if source.is_file():
+        from bertless.deploy.package import read_artifact
+
+        return read_artifact(source)
+    raise PreflightError(f"{source} is neither an artifact nor a bundle directory (no bundle.json)")
+
+
+def _environment(pairs: list[str]) -> dict[str, str]:
+    environment = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise PreflightError(f"--env takes KEY=VALUE; got {pair!r}")
+        environment[key] = value
+    return environment
+
+
+def _client(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The cloud's module and its options, imported only for the cloud asked for."""
+    if args.cloud == "aws":
+        from bertless.deploy import aws
+
+        return aws, aws.AwsOptions(role_arn=args.role_arn, bucket=args.bucket)
+    if args.cloud == "gcp":
+        from bertless.deploy import gcp
+
+        return gcp, gcp.GcpOptions(project=args.project)
+    from bertless.deploy import azure
+
+    return azure, azure.AzureOptions(
+        subscription=args.subscription,
+        resource_group=args.resource_group,
+        storage_account=args.storage_account,
+        container=args.container,
+    )
+
+
+def _size(size: int | None) -> str:
+    return "" if size is None else f"{size / 2**20:.1f} MB"
+
+
+def _print_plan(console: Console, plan: Plan, dry_run: bool = False) -> None:
+    from rich.table import Table
+
+    title = f"{'plan' if dry_run else 'deploy'}: {plan.cloud} {plan.name} in {plan.region}"
+    table = Table(title=title + (" (dry run: nothing touched)" if dry_run else ""))
+    for column in ("action", "what", "detail", "size"):
+        table.add_column(column, justify="right" if column == "size" else "left")
+    for step in plan.steps:
+        table.add_row(step.action, step.what, step.detail, _size(step.size))
+    console.print(table)
+
+
+def _print_result(console: Console, result: Result) -> None:
+    _print_plan(console, result.plan)
+    if result.changed:
+        version = f" (version {result.version})" if result.version else ""
+        console.print(f"[green]deployed[/] {result.plan.name}{version}")
+    else:
+        console.print(f"[yellow]unchanged[/]: {result.plan.name} already serves this artifact")
+    for note in result.notes:
+        style = "bold red" if note.startswith("PUBLIC") else "yellow"
+        console.print(note, style=style, markup=False)
+    console.print(f"auth: {result.auth}", markup=False)
+    if result.secret:
+        console.print(
+            f"{result.secret_label}, shown once: {result.secret}", markup=False, soft_wrap=True
+        )
+    console.print(f"url: {result.url}", markup=False, soft_wrap=True)

@@ -1,0 +1,301 @@
+"""`bertless deploy azure`: the package goes to Azurite (a real Blob Storage emulator) through
+azure-storage-blob; the control-plane calls go to a STAND-IN for Azure Resource Manager, which has
+no emulator.
+
+The stand-in below is not Microsoft's service: it is a small http.server app answering the ARM
+calls a deploy makes (Microsoft.Web/sites 2023-12-01: get, config/web, config/appsettings/list,
+config/appsettings PUT, PATCH identity, syncfunctiontriggers, host/default/listkeys;
+Microsoft.Authorization/roleAssignments 2022-04-01 PUT) in their documented shapes, and CHECKING
+what it receives: the bearer token, the api-version, the body shapes, app settings as strings, a
+role assignment for the app's own identity at the container's scope. A request that breaks those
+rules is answered 400 and listed in `violations`, which every test asserts is empty.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import TYPE_CHECKING
+
+import pytest
+from azure.core.credentials import AccessToken
+from azure.storage.blob import BlobServiceClient
+
+from bertless.deploy import azure
+from bertless.deploy.plan import ARTIFACT_SHA_SETTING, DeployError, PreflightError, Target
+
+if TYPE_CHECKING:
+    from deploy_fixtures import Call
+
+pytest_plugins = ["deploy_fixtures"]
+
+SUBSCRIPTION, GROUP, APP = "00000000-0000-0000-0000-000000000001", "rg-bertless", "bertless-app"
+TOKEN = "stand-in-arm-token"
+FUNCTION_KEY = "k3y-" + uuid.uuid4().hex  # what the stand-in hands out; must be printed once only
+SITES = re.compile(
+    rf"/subscriptions/{SUBSCRIPTION}/resourceGroups/{GROUP}/providers/Microsoft\.Web/sites/"
+    r"(?P<name>[^/]+)(?P<rest>/.*)?"
+)
+ROLE = re.compile(
+    rf"/subscriptions/{SUBSCRIPTION}/resourceGroups/{GROUP}/providers/Microsoft\.Storage/"
+    r"storageAccounts/(?P<account>[^/]+)/blobServices/default/containers/(?P<container>[^/]+)"
+    r"/providers/Microsoft\.Authorization/roleAssignments/(?P<id>[^/]+)"
+)
+
+
+class ArmStandIn:
+    """Azure Resource Manager, as far as a deploy uses it. Not Microsoft's code."""
+
+    def __init__(self, stack: str = "Python|3.12", flex: bool = False):
+        self.sites = {
+            APP: {
+                "id": f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{GROUP}/providers/"
+                f"Microsoft.Web/sites/{APP}",
+                "name": APP,
+                "kind": "functionapp,linux",
+                "location": "West Europe",
+                "properties": {
+                    "defaultHostName": f"{APP}.azurewebsites.net",
+                    **({"functionAppConfig": {"deployment": {}}} if flex else {}),
+                },
+            }
+        }
+        self.stack = stack
+        self.settings = {
+            "FUNCTIONS_WORKER_RUNTIME": "python",
+            "AzureWebJobsStorage__accountName": "x",
+        }
+        self.roles: dict[str, dict] = {}
+
+    def __call__(self, call: Call) -> tuple[int, object]:
+        assert call.headers.get("authorization") == f"Bearer {TOKEN}", "no bearer token"
+        version = call.query.get("api-version", [""])[0]
+        role = ROLE.fullmatch(call.path)
+        if role:
+            assert version == "2022-04-01", f"roleAssignments api-version {version}"
+            return self.assign(role, call)
+        site = SITES.fullmatch(call.path)
+        assert site, f"unknown path {call.path}"
+        assert version == "2023-12-01", f"Microsoft.Web api-version {version}"
+        name, rest = site["name"], site["rest"] or ""
+        if name not in self.sites:
+            return 404, {"error": {"code": "ResourceNotFound", "message": f"{name} not found"}}
+        return self.site_call(name, rest, call)
+
+    def site_call(self, name: str, rest: str, call: Call) -> tuple[int, object]:
+        site = self.sites[name]
+        match call.method, rest:
+            case "GET", "":
+                return 200, site
+            case "GET", "/config/web":
+                return 200, {"properties": {"linuxFxVersion": self.stack}}
+            case "POST", "/config/appsettings/list":
+                return 200, {"properties": dict(self.settings)}
+            case "PUT", "/config/appsettings":
+                properties = call.body.get("properties")
+                assert isinstance(properties, dict), "body must be {'properties': {...}}"
+                assert all(isinstance(v, str) for v in properties.values()), "settings are strings"
+                self.settings = properties
+                return 200, {"properties": properties}
+            case "PATCH", "":
+                identity = call.body.get("identity", {})
+                assert "SystemAssigned" in identity.get("type", ""), "identity.type"
+                site["identity"] = {"type": identity["type"], "principalId": str(uuid.uuid4())}
+                return 200, site
+            case "POST", "/syncfunctiontriggers":
+                return 200, {}
+            case "POST", "/host/default/listkeys":
+                keys = {"masterKey": "m-" + uuid.uuid4().hex, "systemKeys": {}}
+                return 200, {**keys, "functionKeys": {"default": FUNCTION_KEY}}
+        raise AssertionError(f"no such call: {call.method} {rest}")
+
+    def assign(self, role: re.Match, call: Call) -> tuple[int, object]:
+        uuid.UUID(role["id"])  # the assignment name must be a GUID
+        properties = call.body["properties"]
+        assert properties["roleDefinitionId"] == (
+            f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Authorization/roleDefinitions/"
+            f"{azure.BLOB_READER_ROLE}"
+        ), "only Storage Blob Data Reader"
+        assert properties["principalId"] == self.sites[APP]["identity"]["principalId"], "principal"
+        assert properties["principalType"] == "ServicePrincipal", "principalType"
+        if role["id"] in self.roles:
+            return 409, {"error": {"code": "RoleAssignmentExists", "message": "exists"}}
+        self.roles[role["id"]] = {"container": role["container"], **properties}
+        return 201, {"id": call.path, "properties": properties}
+
+
+class StandInCredential:
+    """A TokenCredential for the stand-in; production uses DefaultAzureCredential."""
+
+    def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
+        assert scopes == ("https://management.azure.com/.default",)
+        return AccessToken(TOKEN, int(time.time()) + 3600)
+
+
+@pytest.fixture
+def blob_env(monkeypatch, azurite_connection_string):
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite_connection_string)
+    monkeypatch.setattr(azure, "_default_credential", StandInCredential)
+    return BlobServiceClient.from_connection_string(azurite_connection_string)
+
+
+@pytest.fixture
+def arm(serve_stand_in):
+    api = ArmStandIn()
+    with serve_stand_in(api) as server:
+        server.api = api
+        yield server
+    assert server.violations == []
+
+
+def options(**extra) -> azure.AzureOptions:
+    return azure.AzureOptions(subscription=SUBSCRIPTION, resource_group=GROUP, **extra)
+
+
+def deploy(artifact, server, **extra):
+    extra.setdefault("smoke", False)
+    target = Target(name=APP, endpoint_url=server.url, **extra)
+    return azure.deploy(artifact, target, options(), StandInCredential())
+
+
+def test_first_deploy_runs_from_a_private_blob_and_prints_the_key_once_never_logging_it(
+    artifacts, arm, blob_env, deploy_cli, capsys, caplog
+):
+    caplog.set_level(logging.DEBUG)  # every logger, the SDKs' included
+    artifact = artifacts("azure")
+    argv = ["azure", "x", "--name", APP, "--subscription", SUBSCRIPTION]
+    argv += ["--resource-group", GROUP, "--no-smoke", "--endpoint-url", arm.url]
+
+    assert deploy_cli(artifact, argv) == 0
+
+    container = blob_env.get_container_client(azure.CONTAINER)
+    assert container.get_container_properties().public_access is None  # private
+    blob = container.get_blob_client(f"{APP}/{artifact.sha256}.zip")
+    assert blob.download_blob().readall() == artifact.path.read_bytes()
+    assert blob.get_blob_properties().metadata == {"sha256": artifact.sha256}
+    settings = arm.api.settings
+    assert settings["WEBSITE_RUN_FROM_PACKAGE"] == blob.url and "sig=" not in blob.url
+    assert settings["WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID"] == "SystemAssigned"
+    assert settings[ARTIFACT_SHA_SETTING] == artifact.sha256
+    assert settings["BERTLESS_PUBLIC"] == "0"
+    assert settings["FUNCTIONS_WORKER_RUNTIME"] == "python"  # the app's own settings are kept
+    [role] = arm.api.roles.values()
+    assert role["container"] == azure.CONTAINER
+    assert any(c.path.endswith("/syncfunctiontriggers") for c in arm.calls)
+
+    captured = capsys.readouterr()
+    assert captured.out.count(FUNCTION_KEY) == 1
+    [line] = [line for line in captured.out.splitlines() if FUNCTION_KEY in line]
+    assert line.startswith("function key (send as x-functions-key), shown once:")
+    assert FUNCTION_KEY not in captured.err
+    assert caplog.records, "the deploy logs its steps"
+    for record in caplog.records:
+        assert FUNCTION_KEY not in record.getMessage()
+    for path in artifact.path.parent.rglob("*"):
+        assert FUNCTION_KEY.encode() not in path.read_bytes()
+
+
+def test_second_deploy_of_same_artifact_changes_nothing(artifacts, arm, blob_env):
+    artifact = artifacts("azure")
+    deploy(artifact, arm)
+    blob = blob_env.get_blob_client(azure.CONTAINER, f"{APP}/{artifact.sha256}.zip")
+    etag = blob.get_blob_properties().etag
+    arm.calls.clear()
+
+    result = deploy(artifact, arm)
+
+    assert not result.changed
+    assert [c.path.rsplit("/", 2)[-2:] for c in arm.writes()] == [
+        ["appsettings", "list"],
+        ["default", "listkeys"],
+    ]  # reads that ARM spells POST; nothing written
+    assert blob.get_blob_properties().etag == etag
+    assert result.secret == FUNCTION_KEY
+
+
+def test_changed_artifact_uploads_a_new_blob_and_keeps_the_old_one_to_roll_back_to(
+    artifacts, arm, blob_env
+):
+    first, second = artifacts("azure", b"v1"), artifacts("azure", b"v2")
+    deploy(first, arm)
+    result = deploy(second, arm)
+
+    container = blob_env.get_container_client(azure.CONTAINER)
+    names = {blob.name for blob in container.list_blobs(name_starts_with=f"{APP}/")}
+    assert {f"{APP}/{first.sha256}.zip", f"{APP}/{second.sha256}.zip"} <= names
+    assert arm.api.settings[ARTIFACT_SHA_SETTING] == second.sha256
+    assert result.changed
+    assert len(arm.api.roles) == 1  # granted once
+
+
+def test_public_sets_anonymous_and_fetches_no_key(artifacts, arm, blob_env):
+    result = deploy(artifacts("azure"), arm, public=True)
+
+    assert arm.api.settings["BERTLESS_PUBLIC"] == "1"
+    assert result.secret is None
+    assert not any(c.path.endswith("/listkeys") for c in arm.calls)
+    assert any(note.startswith("PUBLIC") for note in result.notes)
+
+
+@pytest.mark.parametrize(
+    ("stand_in", "message"),
+    [
+        (ArmStandIn(stack="Python|3.11"), "runs Python|3.11 but the artifact is for Python 3.12"),
+        (ArmStandIn(flex=True), "is a Flex Consumption app"),
+    ],
+)
+def test_an_app_that_cannot_run_the_artifact_is_refused_before_any_write(
+    artifacts, blob_env, serve_stand_in, stand_in, message
+):
+    with serve_stand_in(stand_in) as server, pytest.raises(DeployError, match=message):
+        deploy(artifacts("azure"), server)
+    assert server.writes() == []
+
+
+def test_a_missing_app_is_one_sentence(artifacts, arm, blob_env):
+    target = Target(name="no-such-app", endpoint_url=arm.url, smoke=False)
+    with pytest.raises(DeployError, match="function app no-such-app does not exist"):
+        azure.deploy(artifacts("azure"), target, options(), StandInCredential())
+
+
+def test_dry_run_sends_nothing(artifacts, recorder, blob_env):
+    target = Target(name=APP, endpoint_url=recorder.url)
+    plan = azure.plan(artifacts("azure"), target, options())
+    assert "upload" in [step.action for step in plan.steps]
+    assert recorder.calls == []
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"name": "-leading"}, "azure refuses the name '-leading'"),
+        ({"name": "a"}, "2 to 60 letters"),
+        ({"name": "under_score"}, "azure refuses the name"),
+        ({"region": "atlantis"}, "azure has no region 'atlantis'"),
+        ({"cloud": "aws"}, "was packaged for aws, not azure"),
+        ({"credentials": None}, "no Azure credentials found"),
+        ({"subscription": None}, "no Azure subscription"),
+    ],
+)
+def test_bad_input_is_one_sentence_before_any_request(
+    artifacts, recorder, monkeypatch, tmp_path, change, message
+):
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", "UseDevelopmentStorage=true")
+    # Only the Azure CLI credential, which is not installed: no token, and no IMDS probe either.
+    monkeypatch.setenv("AZURE_TOKEN_CREDENTIALS", "AzureCliCredential")
+    monkeypatch.setenv("AZURE_CONFIG_DIR", str(tmp_path / "azure"))
+    spec = {"name": APP, "region": None}
+    spec.update({k: v for k, v in change.items() if k in spec})
+    subscription = None if "subscription" in change else SUBSCRIPTION
+    given = None if "credentials" in change else StandInCredential()
+    with pytest.raises(PreflightError) as refused:
+        azure.deploy(
+            artifacts(change.get("cloud", "azure")),
+            Target(endpoint_url=recorder.url, smoke=False, **spec),
+            azure.AzureOptions(subscription=subscription, resource_group=GROUP),
+            given,
+        )
+    assert message in str(refused.value)
+    assert recorder.calls == []
