@@ -109,6 +109,29 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=cmd_serve)
 
 
+def cmd_quickstart(args: argparse.Namespace) -> int:
+    from bertless.quickstart import quickstart
+
+    return quickstart(Path(args.out), int(args.port), int(args.requests), int(args.memory))
+
+
+def _add_quickstart(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "quickstart",
+        help="Export the built-in model, serve it, answer samples, and price it per cloud.",
+    )
+    p.add_argument("--out", default=_env("out", str(DEFAULT_BUNDLE)))
+    p.add_argument("--port", type=int, default=_env("port", 8080))
+    p.add_argument("--requests", type=int, default=_env("requests", 200))
+    p.add_argument(
+        "--memory",
+        type=int,
+        default=_env("memory", 1024),
+        help="MB the cost table prices (default 1024)",
+    )
+    p.set_defaults(run=cmd_quickstart)
+
+
 def _add_deploy(sub: argparse._SubParsersAction) -> None:
     from bertless.deploy.deploy_command import add_parser
 
@@ -119,6 +142,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_export,
     _add_serve,
     _add_deploy,
+    _add_quickstart,
 ]
 
 

@@ -1,0 +1,109 @@
+"""`bertless quickstart`: the whole path on the built-in model, on this machine, in one command.
+
+Export the default model, serve it locally through functions-framework, answer sample requests,
+measure the latency, and price that latency on every cloud: what a new user wants to see first.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from bertless.bench.cost import cost_report, render_cost_table
+from bertless.models.export import export
+
+SAMPLES = [
+    ("/embed", {"inputs": ["Serverless BERT is cheap.", "Ça marche aussi en français."]}),
+    (
+        "/similarity",
+        {
+            "inputs": {
+                "source_sentence": "A cat sits on the mat.",
+                "sentences": ["A kitten rests on a rug.", "Stocks fell today."],
+            }
+        },
+    ),
+    ("/v1/embeddings", {"input": "OpenAI-style clients work too.", "model": "minilm"}),
+]
+
+
+def _post(url: str, path: str, body: dict) -> tuple[int, object, float]:
+    request = urllib.request.Request(
+        url + path, json.dumps(body).encode(), {"Content-Type": "application/json"}
+    )
+    start = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=60) as response:
+        payload = json.loads(response.read())
+        return response.status, payload, (time.perf_counter() - start) * 1e3
+
+
+def _wait(url: str, process: subprocess.Popen) -> None:
+    for _ in range(600):
+        if process.poll() is not None:
+            raise RuntimeError("bertless serve exited before answering; run it alone to see why")
+        try:
+            urllib.request.urlopen(url + "/health", timeout=1).read()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("bertless serve did not answer /health within a minute")
+
+
+def _summary(path: str, payload: object) -> str:
+    if path == "/embed":
+        return f"{len(payload)} vectors of {len(payload[0])} floats"
+    if path == "/similarity":
+        return "cosine " + ", ".join(f"{s:.3f}" for s in payload)
+    return f"{len(payload['data'])} embedding, usage {payload['usage']}"
+
+
+def quickstart(out: Path, port: int, requests: int, memory_mb: int) -> int:
+    console = Console()
+    with console.status("exporting the built-in model (all-MiniLM-L6-v2) to ONNX"):
+        manifest = export(None, out)
+    console.print(
+        f"[green]1. bundle[/] {out}: {manifest.model_id}, {manifest.dimension} dims, parity vs "
+        f"PyTorch cosine min {manifest.parity.min:.5f}"
+    )
+
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "bertless", "serve", str(out), "--port", str(port)]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with console.status(f"starting bertless serve on {url}"):
+            _wait(url, server)
+        table = Table(title=f"2. sample requests to {url}")
+        for column in ("route", "status", "answer"):
+            table.add_column(column)
+        for path, body in SAMPLES:
+            status, payload, _ = _post(url, path, body)
+            table.add_row(f"POST {path}", str(status), _summary(path, payload))
+        console.print(table)
+
+        latencies = []
+        with console.status(f"measuring {requests} batch-1 requests"):
+            for i in range(requests):
+                latencies.append(
+                    _post(url, "/embed", {"inputs": f"request {i} " * (i % 20 + 1)})[2]
+                )
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+    q50 = statistics.median(latencies)
+    q99 = statistics.quantiles(latencies, n=100)[98]
+    console.print(
+        f"[green]3. latency[/] on this machine over HTTP: q50 {q50:.1f} ms, q99 {q99:.1f} ms "
+        f"({requests} requests)"
+    )
+    console.print(render_cost_table(cost_report(q50, memory_mb, requests_per_month=1_000_000)))
+    console.print("Next: `bertless serve`, `bertless deploy`, and the README for every command.")
+    return 0
