@@ -203,3 +203,39 @@ def classifier_service(classifier_bundle):
     from bertless.core.service import Service
 
     return Service.from_bundle(classifier_bundle)
+
+
+# -- packaging --
+
+
+@pytest.fixture(scope="session")
+def packaged(request, tmp_path_factory):
+    """`packaged(cloud, precision="fp32")`: the default model's artifact for a cloud, built once
+    per session with `--python 3.11`, the Python this machine has, so every proof runs (on AWS
+    that also means Amazon Linux 2 wheels, glibc 2.26). Wheels come from the user's wheel cache."""
+    from bertless.deploy.package import package
+
+    out = tmp_path_factory.mktemp("artifacts")
+    fixtures = {"fp32": "minilm_bundle", "int8": "minilm_int8_bundle"}
+    built = {}
+
+    def build(cloud: str, precision: str = "fp32"):
+        if (cloud, precision) not in built:
+            bundle = request.getfixturevalue(fixtures[precision])
+            built[cloud, precision] = package(cloud, bundle, out / precision, python="3.11")
+        return built[cloud, precision]
+
+    return build
+
+
+# -- bench --
+
+
+@pytest.fixture(scope="session")
+def bench_aws_artifact(tmp_path_factory, minilm_bundle):
+    """The default model packaged for Lambda's python3.12 (the package command's default), which
+    `bertless bench` runs under awslambdaric; not proven here, the packaging tests prove theirs."""
+    from bertless.deploy.package import package
+
+    out = tmp_path_factory.mktemp("bench-artifacts")
+    return package("aws", minilm_bundle, out, python="3.12", prove=False)

@@ -91,7 +91,7 @@ def _dumps(value: Any) -> bytes:
         ) from None
 
 
-def _error(
+def error_response(
     status: int, error_type: str, message: str, headers: dict[str, str] | None = None
 ) -> Response:
     body = _dumps({"error": message, "error_type": error_type})
@@ -162,12 +162,14 @@ class Service:
         try:
             response = self._dispatch(request)
         except HttpError as error:
-            response = _error(error.status, error.error_type, str(error), error.headers)
+            response = error_response(error.status, error.error_type, str(error), error.headers)
         except BertlessError as error:
-            response = _error(error.status, error.error_type, str(error))
+            response = error_response(error.status, error.error_type, str(error))
         except Exception:
             log.exception("unexpected error on %s %s", request.method, request.path)
-            response = _error(500, "Backend", "internal error; the server log has the details.")
+            response = error_response(
+                500, "Backend", "internal error; the server log has the details."
+            )
         response.headers["Server-Timing"] = f"total;dur={(time.perf_counter() - started) * 1e3:.2f}"
         return self._cors(request, response)
 
