@@ -132,6 +132,18 @@ def _add_quickstart(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=cmd_quickstart)
 
 
+def _add_package(sub: argparse._SubParsersAction) -> None:
+    from bertless.deploy.package_command import add_parser
+
+    add_parser(sub)
+
+
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    from bertless.bench.command import add_parsers
+
+    add_parsers(sub)
+
+
 def _add_deploy(sub: argparse._SubParsersAction) -> None:
     from bertless.deploy.deploy_command import add_parser
 
@@ -141,7 +153,9 @@ def _add_deploy(sub: argparse._SubParsersAction) -> None:
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_export,
     _add_serve,
+    _add_package,
     _add_deploy,
+    _add_bench,
     _add_quickstart,
 ]
 

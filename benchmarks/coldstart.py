@@ -1,0 +1,150 @@
+"""Cold start: bertless's AWS artifact under awslambdaric vs sentence-transformers on PyTorch.
+
+bertless: the default model's AWS artifact (Python 3.12 Lambda layout), unzipped, started by the
+real Lambda runtime interface client in a clean `python3.12 -I -S` against bertless's local
+Runtime API stand-in (not Lambda: no VM, no code download), timed from process start to the
+first invocation's answer (init + first invocation, the phases Lambda reports).
+sentence-transformers: the same model folder in a fresh `python -I` of this environment
+(PyTorch CPU): import, SentenceTransformer(...) load, first encode, timed from process start.
+
+Both on the full machine (no CPU throttle, each library picks its own threads), taking turns
+run by run so a noisy neighbour slows both alike; the table gives medians and the ratio.
+
+    .venv/bin/python benchmarks/coldstart.py [--runs 5] [--artifact ZIP]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+from bertless.bench.latency import function_url_event
+from bertless.bench.runtime_api import ExecutionEnvironment, Launch, provision_runtime
+from bertless.deploy.package import package, read_artifact
+from bertless.deploy.proof import find_interpreter
+from bertless.models.checkpoint import default_model_path
+
+TEXT = "bertless starts a model on a function in a fraction of the time."
+ST_PROBE = r"""
+import json, sys, time
+began = time.time()
+from sentence_transformers import SentenceTransformer
+imported = time.time()
+model = SentenceTransformer(sys.argv[1], device="cpu")
+loaded = time.time()
+model.encode([sys.argv[2]], normalize_embeddings=True)
+print(json.dumps({"began": began, "imported": imported, "loaded": loaded,
+                  "answered": time.time()}))
+"""
+
+
+def bertless_run(launch: Launch) -> dict[str, float]:
+    body = json.dumps({"inputs": [TEXT]}).encode()
+    with ExecutionEnvironment(launch) as environment:
+        environment.start()
+        init = environment.wait_ready()
+        invocation = environment.invoke(function_url_event("POST", "/embed", body))
+        assert invocation.json()["statusCode"] == 200, invocation.body[:300]
+    first = (invocation.answered - invocation.sent) * 1e3
+    return {"init": init, "first answer": first, "total": init + first}
+
+
+def st_run(model: str) -> dict[str, float]:
+    spawned = time.time()
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", ST_PROBE, model, TEXT],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    marks = json.loads(done.stdout.strip().splitlines()[-1])
+    return {
+        "interpreter start": (marks["began"] - spawned) * 1e3,
+        "import": (marks["imported"] - marks["began"]) * 1e3,
+        "load": (marks["loaded"] - marks["imported"]) * 1e3,
+        "first answer": (marks["answered"] - marks["loaded"]) * 1e3,
+        "total": (marks["answered"] - spawned) * 1e3,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--artifact", help="an AWS artifact zip (default: package build/minilm)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bertless-coldstart-") as scratch:
+        compare(args, Path(scratch))
+
+
+def compare(args: argparse.Namespace, scratch: Path) -> None:
+    if args.artifact:
+        artifact = read_artifact(Path(args.artifact))
+    else:
+        bundle = Path("build/minilm")
+        if not bundle.is_dir():
+            from bertless.models.export import export
+
+            export(None, scratch / "minilm")
+            bundle = scratch / "minilm"
+        artifact = package("aws", bundle, scratch / "artifact", prove=False)
+    root = scratch / "task"
+    with zipfile.ZipFile(artifact.path) as archive:
+        archive.extractall(root)
+    launch = Launch(
+        task_root=root,
+        runtime_root=provision_runtime(artifact.python, artifact.arch),
+        interpreter=find_interpreter(artifact.python) or sys.exit(f"no CPython {artifact.python}"),
+        handler=artifact.entry_point,
+        python=artifact.python,
+        memory_mb=artifact.memory_mb,
+    )
+    model = str(default_model_path())
+    load_before = os.getloadavg()
+    bertless_runs, st_runs = [], []
+    for run in range(args.runs):
+        bertless_runs.append(bertless_run(launch))
+        st_runs.append(st_run(model))
+        print(
+            f"run {run + 1}: bertless {bertless_runs[-1]['total']:.0f} ms, "
+            f"sentence-transformers {st_runs[-1]['total']:.0f} ms",
+            file=sys.stderr,
+        )
+    load_after = os.getloadavg()
+
+    def median(runs: list[dict[str, float]], phase: str) -> float:
+        return statistics.median(r[phase] for r in runs)
+
+    b_total, s_total = median(bertless_runs, "total"), median(st_runs, "total")
+    print(
+        f"\nCold start to the first answer, median of {args.runs} interleaved runs; "
+        f"{os.cpu_count()} CPUs, load average {load_before[0]:.2f} before, "
+        f"{load_after[0]:.2f} after; artifact {artifact.path.name} "
+        f"({artifact.zipped_bytes / 2**20:.0f} MB zipped)\n"
+    )
+    print("| | phases (median ms) | total ms | vs sentence-transformers |")
+    print("|---|---|---:|---:|")
+    phases = ", ".join(f"{p} {median(bertless_runs, p):,.0f}" for p in ("init", "first answer"))
+    print(
+        f"| bertless AWS artifact, awslambdaric (python{artifact.python} -I -S) | {phases} | "
+        f"{b_total:,.0f} | {b_total / s_total:.2f}x |"
+    )
+    phases = ", ".join(
+        f"{p} {median(st_runs, p):,.0f}"
+        for p in ("interpreter start", "import", "load", "first answer")
+    )
+    print(
+        f"| sentence-transformers + PyTorch (python{sys.version_info[0]}.{sys.version_info[1]} "
+        f"-I) | {phases} | {s_total:,.0f} | 1.00x |"
+    )
+
+
+if __name__ == "__main__":
+    main()
