@@ -275,7 +275,7 @@ AWS = Platform(
 GCP_QUOTAS = "https://cloud.google.com/functions/quotas"
 GCP_MEMORY = "https://cloud.google.com/functions/docs/configuring/memory"
 GCP_RUNTIMES = "https://cloud.google.com/functions/docs/runtime-support"
-GCP_RUNTIMES_COPY = "https://releaserun.com/google-cloud-functions"
+GCP_PYTHON_RUNTIMES = "https://docs.cloud.google.com/run/docs/runtimes/python"
 RUN_PRICING = "https://cloud.google.com/run/pricing"
 _GCP_TIERS = (
     (128, 0.083),
@@ -289,19 +289,22 @@ _GCP_TIERS = (
 _RUN_PRICE_NOTE = "request-based billing (CPU only during requests), Tier 1 regions"
 
 
-_GCP_COPY_NOTE = "unconfirmed: a third-party copy of the schedule, dates 'from Google Cloud docs'"
+_GCP_RUNTIME_NOTE = "stack, base image, deprecation and decommission dates from the runtime table"
 
 
 def _gcp_runtime(
     python: str,
     deprecated: str,
     decommissioned: str | None,
-    source: str = GCP_RUNTIMES_COPY,
-    note: str = _GCP_COPY_NOTE,
+    source: str = GCP_PYTHON_RUNTIMES,
+    note: str = _GCP_RUNTIME_NOTE,
 ) -> Runtime:
     return Runtime(
         identifier="python" + python.replace(".", ""),
         python=python,
+        # python310-313 run on the google-22 stack (Ubuntu 22.04), python314 on google-24
+        # (Ubuntu 24.04), per the runtime table.
+        glibc="2.39" if python == "3.14" else "2.35",
         deprecated_on=deprecated,
         blocked_on=decommissioned,
         source=source,
@@ -339,13 +342,7 @@ GCP = Platform(
     request_bytes=_fig(32 * MiB, "bytes", GCP_QUOTAS, "uncompressed"),
     response_bytes=_fig(32 * MiB, "bytes", GCP_QUOTAS, "uncompressed; 10 MB when streamed"),
     runtimes=(
-        _gcp_runtime(
-            "3.11",
-            "2027-10-24",
-            None,
-            GCP_RUNTIMES,
-            "unconfirmed: deprecation date carried over from platform-limits.md",
-        ),
+        _gcp_runtime("3.11", "2027-10-24", "2028-04-24"),
         _gcp_runtime("3.12", "2028-10-02", "2029-04-02"),
         _gcp_runtime("3.13", "2029-10-10", "2030-04-10"),
         _gcp_runtime("3.14", "2030-10-10", "2031-04-10"),
@@ -414,8 +411,15 @@ _AZ_NO_PACKAGE_CAP = (
 
 
 def _azure_runtime(python: str, note: str, source: str = AZ_FLEX_MD) -> Runtime:
+    # Azure's Python 3.11 images are Debian Bullseye (glibc 2.31), Azure/azure-functions-python-
+    # worker#1651; later ones reportedly Bookworm (2.36, unconfirmed): 2.31 is the safe floor.
     return Runtime(
-        identifier="python " + python, python=python, source=source, read_on=READ_ON, note=note
+        identifier="python " + python,
+        python=python,
+        glibc="2.31",
+        source=source,
+        read_on=READ_ON,
+        note=note,
     )
 
 
