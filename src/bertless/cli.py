@@ -7,19 +7,14 @@ functions-framework does, so the same command works in a shell and in a containe
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from bertless.core.errors import BertlessError
+from bertless.flags import env
 
 DEFAULT_BUNDLE = Path("build/bundles/minilm")
-
-
-def _env(flag: str, default: object = None) -> object:
-    """The default of `--flag`: `BERTLESS_FLAG` when set, else `default`."""
-    return os.environ.get("BERTLESS_" + flag.upper().replace("-", "_"), default)
 
 
 def _progress():
@@ -58,25 +53,25 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "model",
         nargs="?",
-        default=_env("model"),
+        default=env("model"),
         help="a local Hugging Face model folder (default: built-in all-MiniLM-L6-v2)",
     )
-    p.add_argument("--out", default=_env("out", str(DEFAULT_BUNDLE)), help="bundle directory")
+    p.add_argument("--out", default=env("out", str(DEFAULT_BUNDLE)), help="bundle directory")
     p.add_argument(
         "--task",
-        default=_env("task"),
+        default=env("task"),
         choices=["feature-extraction", "text-classification"],
         help="default: read from the checkpoint",
     )
     p.add_argument(
         "--quantize",
-        default=_env("quantize"),
+        default=env("quantize"),
         choices=["int8"],
         help="dynamic per-channel int8 weights (parity is measured and recorded)",
     )
     p.add_argument(
         "--max-length",
-        default=_env("max_length"),
+        default=env("max_length"),
         type=int,
         help="max tokens per input (default: the checkpoint's)",
     )
@@ -97,13 +92,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="Serve a bundle locally through functions-framework.")
-    p.add_argument("bundle", nargs="?", default=_env("bundle", str(DEFAULT_BUNDLE)))
-    p.add_argument("--host", default=_env("host", "127.0.0.1"))
-    p.add_argument("--port", type=int, default=_env("port", 8080))
+    p.add_argument("bundle", nargs="?", default=env("bundle", str(DEFAULT_BUNDLE)))
+    p.add_argument("--host", default=env("host", "127.0.0.1"))
+    p.add_argument("--port", type=int, default=env("port", 8080))
     p.add_argument(
         "--workers",
         type=int,
-        default=_env("workers", 1),
+        default=env("workers", 1),
         help="processes, each with its own model (default 1)",
     )
     p.set_defaults(run=cmd_serve)
@@ -120,13 +115,13 @@ def _add_quickstart(sub: argparse._SubParsersAction) -> None:
         "quickstart",
         help="Export the built-in model, serve it, answer samples, and price it per cloud.",
     )
-    p.add_argument("--out", default=_env("out", str(DEFAULT_BUNDLE)))
-    p.add_argument("--port", type=int, default=_env("port", 8080))
-    p.add_argument("--requests", type=int, default=_env("requests", 200))
+    p.add_argument("--out", default=env("out", str(DEFAULT_BUNDLE)))
+    p.add_argument("--port", type=int, default=env("port", 8080))
+    p.add_argument("--requests", type=int, default=env("requests", 200))
     p.add_argument(
         "--memory",
         type=int,
-        default=_env("memory", 1024),
+        default=env("memory", 1024),
         help="MB the cost table prices (default 1024)",
     )
     p.set_defaults(run=cmd_quickstart)

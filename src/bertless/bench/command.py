@@ -9,16 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 from bertless.bench.cost import DEFAULT_VM, cost_report, render_cost_table, report_to_json
 from bertless.deploy import limits
-
-
-def _env(flag: str, default: object = None) -> object:
-    """The default of `--flag`: `BERTLESS_FLAG` when set, else `default`."""
-    return os.environ.get("BERTLESS_" + flag.upper().replace("-", "_"), default)
+from bertless.flags import env
 
 
 def _sizes(text: str) -> list[int]:
@@ -48,7 +43,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
         "the cost on each cloud at the measured q50, at one or more memory sizes. A bundle or "
         "an AWS artifact runs on this machine with each memory size's CPU share emulated.",
     )
-    target = _env("target")
+    target = env("target")
     p.add_argument(
         "targets",
         metavar="TARGET",
@@ -56,47 +51,47 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
         default=target.split() if isinstance(target, str) else None,
         help="a URL, a bundle directory, or an artifact zip built by `bertless package aws`",
     )
-    p.add_argument("--requests", type=int, default=_env("requests", "200"))
-    p.add_argument("--concurrency", type=int, default=_env("concurrency", "1"))
+    p.add_argument("--requests", type=int, default=env("requests", "200"))
+    p.add_argument("--concurrency", type=int, default=env("concurrency", "1"))
     p.add_argument(
         "--warmup",
         type=int,
-        default=_env("warmup", "10"),
+        default=env("warmup", "10"),
         help="requests before timing starts, spread over the workers (default 10)",
     )
     p.add_argument(
         "--cold-starts",
         type=int,
-        default=_env("cold_starts", "3"),
+        default=env("cold_starts", "3"),
         help="fresh processes (or new instances of --aws-function) per size (default 3)",
     )
     p.add_argument(
         "--inputs",
-        default=_env("inputs"),
+        default=env("inputs"),
         help='a file of texts, one per line (.jsonl: a string or {"text": ...} per line); '
         "default: a built-in set of varied lengths",
     )
-    p.add_argument("--batch-size", type=int, default=_env("batch_size", "1"))
+    p.add_argument("--batch-size", type=int, default=env("batch_size", "1"))
     p.add_argument(
         "--memory",
         type=_sizes,
-        default=_env("memory"),
+        default=env("memory"),
         help="memory sizes in MB, comma-separated (default: the artifact's, the function's, "
         "else 1769)",
     )
-    p.add_argument("--json", dest="json_out", default=_env("json"), help="write the report here")
-    p.add_argument("--plot", default=_env("plot"), help="write a PNG of latency and cost here")
-    p.add_argument("--api-key", default=_env("api_key"), help="sent as Authorization: Bearer")
+    p.add_argument("--json", dest="json_out", default=env("json"), help="write the report here")
+    p.add_argument("--plot", default=env("plot"), help="write a PNG of latency and cost here")
+    p.add_argument("--api-key", default=env("api_key"), help="sent as Authorization: Bearer")
     p.add_argument(
         "--sigv4",
         metavar="REGION",
-        default=_env("sigv4"),
+        default=env("sigv4"),
         help="sign requests with AWS SigV4 (an AWS_IAM Function URL)",
     )
     p.add_argument(
         "--aws-function",
         metavar="NAME[:ALIAS]",
-        default=_env("aws_function"),
+        default=env("aws_function"),
         help="the Lambda function behind the URL: lets the benchmark set its memory and force "
         "new instances (alias default: live); restored afterwards",
     )
@@ -106,12 +101,12 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
 
 def _add_pricing(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--arch", default=_env("arch", "x86_64"), choices=["x86_64", "arm64"], help="AWS price"
+        "--arch", default=env("arch", "x86_64"), choices=["x86_64", "arm64"], help="AWS price"
     )
     p.add_argument(
         "--requests-per-month",
         type=int,
-        default=_env("requests_per_month", "1000000"),
+        default=env("requests_per_month", "1000000"),
         help="for the monthly bill, with and without the free tier (default 1,000,000)",
     )
 
@@ -182,7 +177,7 @@ def _add_cost(sub: argparse._SubParsersAction) -> None:
         "month's bill with and without the free tier, for AWS Lambda, Cloud Run functions "
         "and Azure Functions, from the sourced prices in bertless.deploy.limits.",
     )
-    duration = _env("duration_ms")
+    duration = env("duration_ms")
     p.add_argument(
         "--duration-ms",
         type=float,
@@ -190,13 +185,13 @@ def _add_cost(sub: argparse._SubParsersAction) -> None:
         default=duration,
         help="the duration of one request in ms (a measured q50)",
     )
-    p.add_argument("--memory", type=int, default=_env("memory", "1769"), help="MB")
+    p.add_argument("--memory", type=int, default=env("memory", "1769"), help="MB")
     _add_pricing(p)
-    p.add_argument("--vm", default=_env("vm", DEFAULT_VM), help="an always-on VM to compare")
+    p.add_argument("--vm", default=env("vm", DEFAULT_VM), help="an always-on VM to compare")
     p.add_argument(
         "--json",
         action="store_true",
-        default=_env("json") in ("1", "true", "yes"),
+        default=env("json") in ("1", "true", "yes"),
         help="print JSON instead of a table",
     )
     p.set_defaults(run=run_cost)

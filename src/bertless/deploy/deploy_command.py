@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bertless.deploy.plan import Plan, PreflightError, Result, Target
+from bertless.flags import env, env_flag
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -21,15 +22,6 @@ if TYPE_CHECKING:
 
 CLOUDS = ("aws", "gcp", "azure")
 DEFAULT_OUT = "build/artifacts"
-
-
-def _env(flag: str, default: Any = None) -> Any:
-    """The default of `--flag`: `BERTLESS_FLAG` when set, else `default`."""
-    return os.environ.get("BERTLESS_" + flag.upper().replace("-", "_"), default)
-
-
-def _env_bool(flag: str) -> bool:
-    return str(_env(flag, "")).lower() in ("1", "true", "yes", "on")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -43,71 +35,69 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "source",
         nargs="?",
-        default=_env("source"),
+        default=env("source"),
         help="an artifact zip (or its report JSON) from `bertless package`, or a bundle directory",
     )
-    p.add_argument("--name", default=_env("name"), help="function (Azure: function app) name")
-    p.add_argument("--region", default=_env("region"), help="default: the SDK's configured region")
-    p.add_argument(
-        "--memory", type=int, default=_env("memory"), help="MB (default: the artifact's)"
-    )
-    p.add_argument("--timeout", type=int, default=int(_env("timeout", 30)), help="seconds")
+    p.add_argument("--name", default=env("name"), help="function (Azure: function app) name")
+    p.add_argument("--region", default=env("region"), help="default: the SDK's configured region")
+    p.add_argument("--memory", type=int, default=env("memory"), help="MB (default: the artifact's)")
+    p.add_argument("--timeout", type=int, default=int(env("timeout", 30)), help="seconds")
     p.add_argument(
         "--public",
         action="store_true",
-        default=_env_bool("public"),
+        default=env_flag("public"),
         help="let anyone call the function without credentials (default: authenticated only)",
     )
     p.add_argument(
         "--dry-run",
         action="store_true",
-        default=_env_bool("dry_run"),
+        default=env_flag("dry_run"),
         help="print the plan and touch nothing",
     )
     p.add_argument(
         "--endpoint-url",
-        default=_env("endpoint_url"),
+        default=env("endpoint_url"),
         help="API base for a local stand-in (AWS: every client; GCP: both APIs; Azure: ARM)",
     )
     p.add_argument(
         "--no-smoke",
         dest="smoke",
         action="store_false",
-        default=not _env_bool("no_smoke"),
+        default=not env_flag("no_smoke"),
         help="skip the GET /health request after deploying",
     )
     p.add_argument(
         "--env",
         action="append",
-        default=[e for e in str(_env("env", "")).split(",") if e],
+        default=[e for e in str(env("env", "")).split(",") if e],
         metavar="KEY=VALUE",
         help="a setting for the function (repeatable; BERTLESS_ENV takes K=V,K2=V2)",
     )
     packaging = p.add_argument_group("packaging (when SOURCE is a bundle)")
-    packaging.add_argument("--python", default=_env("python", "3.12"))
-    packaging.add_argument("--arch", default=_env("arch", "x86_64"), choices=["x86_64", "arm64"])
-    packaging.add_argument("--out", default=_env("out", DEFAULT_OUT), help="artifact directory")
+    packaging.add_argument("--python", default=env("python", "3.12"))
+    packaging.add_argument("--arch", default=env("arch", "x86_64"), choices=["x86_64", "arm64"])
+    packaging.add_argument("--out", default=env("out", DEFAULT_OUT), help="artifact directory")
     aws = p.add_argument_group("aws")
     aws.add_argument(
-        "--role-arn", default=_env("role_arn"), help="execution role (default: create one)"
+        "--role-arn", default=env("role_arn"), help="execution role (default: create one)"
     )
     aws.add_argument(
-        "--bucket", default=_env("bucket"), help="S3 bucket for zips over the direct-upload limit"
+        "--bucket", default=env("bucket"), help="S3 bucket for zips over the direct-upload limit"
     )
     gcp = p.add_argument_group("gcp")
-    gcp.add_argument("--project", default=_env("project"), help="default: google.auth's project")
+    gcp.add_argument("--project", default=env("project"), help="default: google.auth's project")
     azure = p.add_argument_group("azure")
     azure.add_argument(
         "--subscription",
-        default=_env("subscription", os.environ.get("AZURE_SUBSCRIPTION_ID")),
+        default=env("subscription", os.environ.get("AZURE_SUBSCRIPTION_ID")),
     )
-    azure.add_argument("--resource-group", default=_env("resource_group"))
+    azure.add_argument("--resource-group", default=env("resource_group"))
     azure.add_argument(
         "--storage-account",
-        default=_env("storage_account"),
+        default=env("storage_account"),
         help="for the package (or set AZURE_STORAGE_CONNECTION_STRING)",
     )
-    azure.add_argument("--container", default=_env("container", "bertless-deployments"))
+    azure.add_argument("--container", default=env("container", "bertless-deployments"))
     p.set_defaults(run=run)
 
 

@@ -7,21 +7,12 @@ Every flag's default is the environment variable of the same name (`--memory` /
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from bertless.deploy.layouts import LAYOUTS
+from bertless.flags import env, env_flag
 
 DEFAULT_OUT = "build/artifacts"
-
-
-def _env(flag: str, default: str | None = None) -> str | None:
-    """The default of `--flag`: `BERTLESS_FLAG` when set, else `default`."""
-    return os.environ.get("BERTLESS_" + flag.upper().replace("-", "_"), default)
-
-
-def _env_flag(flag: str) -> bool:
-    return (_env(flag) or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -36,43 +27,43 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("cloud", choices=sorted(LAYOUTS), help="the platform to package for")
     p.add_argument(
         "bundle",
-        nargs="?" if _env("bundle") else None,
-        default=_env("bundle"),
+        nargs="?" if env("bundle") else None,
+        default=env("bundle"),
         help="the bundle directory (made by `bertless export`)",
     )
-    p.add_argument("--out", default=_env("out", DEFAULT_OUT), help="where the zip and report go")
+    p.add_argument("--out", default=env("out", DEFAULT_OUT), help="where the zip and report go")
     p.add_argument(
         "--python",
-        default=_env("python", "3.12"),
+        default=env("python", "3.12"),
         help="the platform's Python version (default 3.12)",
     )
     p.add_argument(
         "--arch",
-        default=_env("arch", "x86_64"),
+        default=env("arch", "x86_64"),
         choices=["x86_64", "arm64"],
         help="the function's CPU (arm64 on AWS only)",
     )
     p.add_argument(
         "--memory",
         type=int,
-        default=_env("memory"),
+        default=env("memory"),
         help="memory setting in MB (default: the smallest that holds the measured peak)",
     )
     p.add_argument(
         "--no-proof",
         action="store_true",
-        default=_env_flag("no_proof"),
+        default=env_flag("no_proof"),
         help="skip running the artifact in a clean interpreter before it is written",
     )
     p.add_argument(
         "--wheel-cache",
-        default=_env("wheel_cache"),
+        default=env("wheel_cache"),
         help="wheel cache (default ~/.cache/bertless/wheels)",
     )
     p.add_argument(
         "--refresh-wheels",
         action="store_true",
-        default=_env_flag("refresh_wheels"),
+        default=env_flag("refresh_wheels"),
         help="resolve the runtime wheels again instead of reusing the cached resolution",
     )
     p.set_defaults(run=run)
