@@ -139,6 +139,12 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     add_parsers(sub)
 
 
+def _add_batch(sub: argparse._SubParsersAction) -> None:
+    from bertless.batch.command import add_parser
+
+    add_parser(sub)
+
+
 def _add_deploy(sub: argparse._SubParsersAction) -> None:
     from bertless.deploy.deploy_command import add_parser
 
@@ -151,6 +157,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_package,
     _add_deploy,
     _add_bench,
+    _add_batch,
     _add_quickstart,
 ]
 
