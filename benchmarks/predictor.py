@@ -1,15 +1,18 @@
 """Predictor vs raw onnxruntime + tokenizers (the floor) vs sentence-transformers on PyTorch.
 
-Each engine runs in its own fresh process (so peak RSS is its own), engines take turns round by
-round (so a noisy neighbour hits them alike), and the report is ratios against the floor.
+Throughput and latency: all engines loaded in one process and called in turn on the same inputs,
+call by call, so a noisy neighbour slows them alike; ratios are against the floor. Peak RSS and
+cold start: each engine alone in a fresh process (peak RSS from VmHWM, which, unlike ru_maxrss,
+does not carry the parent's high-water mark across exec).
 
-    .venv/bin/python benchmarks/predictor.py [--texts 1000] [--rounds 3]
+    .venv/bin/python benchmarks/predictor.py [--texts 1000] [--cold-starts 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import statistics
 import subprocess
 import sys
@@ -21,29 +24,30 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import mixed_texts, quantiles
 
 ENGINES = ["raw-fp32", "bertless-fp32", "raw-int8", "bertless-int8", "sentence-transformers"]
+HERE = str(Path(__file__).parent)
 
 
 def load(engine: str, bundles: dict[str, str]):
-    """Return encode(texts) -> vectors for one engine, loaded the way its users load it."""
+    """encode(texts, batch_size) -> vectors, for one engine, loaded the way its users load it."""
     if engine == "sentence-transformers":
         from sentence_transformers import SentenceTransformer
 
         from bertless.models.checkpoint import default_model_path
 
         model = SentenceTransformer(str(default_model_path()), device="cpu")
-        return lambda texts: model.encode(texts, batch_size=len(texts), normalize_embeddings=True)
+        return lambda texts, b: model.encode(texts, batch_size=b, normalize_embeddings=True)
     kind, precision = engine.split("-")
-    bundle = bundles[precision]
     if kind == "bertless":
         from bertless import Predictor
 
-        predictor = Predictor.load(bundle)
-        return lambda texts: predictor.encode(texts, batch_size=len(texts), truncate=True)
-    return raw_pipeline(bundle)
+        predictor = Predictor.load(bundles[precision])
+        return lambda texts, b: predictor.encode(texts, batch_size=b, truncate=True)
+    return raw_pipeline(bundles[precision])
 
 
 def raw_pipeline(bundle: str):
-    """What a user writes with onnxruntime and tokenizers alone: pad to the batch's longest."""
+    """What a user writes with onnxruntime and tokenizers alone: chunks in the order given, each
+    padded to its longest text."""
     import numpy as np
     import onnxruntime as ort
     from tokenizers import Tokenizer
@@ -57,7 +61,7 @@ def raw_pipeline(bundle: str):
     options.intra_op_num_threads = available_cpus()
     session = ort.InferenceSession(f"{bundle}/model.onnx", options)
 
-    def encode(texts):
+    def run(texts):
         batch = tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in batch], dtype=np.int64)
         mask = np.array([e.attention_mask for e in batch], dtype=np.int64)
@@ -67,46 +71,72 @@ def raw_pipeline(bundle: str):
         pooled = (states * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
         return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
 
+    def encode(texts, batch_size):
+        return np.concatenate(
+            [run(texts[i : i + batch_size]) for i in range(0, len(texts), batch_size)]
+        )
+
     return encode
 
 
-def worker(engine: str, bundles: dict[str, str], n: int) -> dict:
-    """Runs in a fresh process: throughput and per-call latency at batch 1 and 32."""
-    import resource
-
-    encode = load(engine, bundles)
+def interleaved(bundles: dict[str, str], n: int) -> dict:
+    """Per-call latency at batch 1 and 32 (calls of 1 or 32 texts), and bulk throughput (all
+    texts in one call with batch_size 32, where an engine may sort by length)."""
+    engines = {e: load(e, bundles) for e in ENGINES}
     texts = mixed_texts(n)
-    encode(texts[:32])  # warm-up
-    result: dict = {}
+    for encode in engines.values():
+        encode(texts[:32], 32)  # warm-up
+    result = {e: {} for e in ENGINES}
+    # A fresh random order each turn: onnxruntime's threads spin for a while after a run, so an
+    # engine that always followed the same one would always pay for its neighbour's spinning.
+    rng = random.Random(0)
     for batch in (1, 32):
-        calls = []
-        start = time.perf_counter()
+        calls = {e: [] for e in ENGINES}
         for i in range(0, len(texts), batch):
-            t0 = time.perf_counter()
-            encode(texts[i : i + batch])
-            calls.append(time.perf_counter() - t0)
-        result[f"batch{batch}"] = {
-            "texts_per_s": len(texts) / (time.perf_counter() - start),
-            **quantiles(calls),
-        }
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            chunk = texts[i : i + batch]
+            for engine in rng.sample(ENGINES, len(ENGINES)):
+                t0 = time.perf_counter()
+                engines[engine](chunk, batch)
+                calls[engine].append(time.perf_counter() - t0)
+        for engine in ENGINES:
+            result[engine][f"batch{batch}"] = {
+                "texts_per_s": len(texts) / sum(calls[engine]),
+                **quantiles(calls[engine]),
+            }
+    for engine in ENGINES:
+        t0 = time.perf_counter()
+        engines[engine](texts, 32)
+        result[engine]["bulk_texts_per_s"] = len(texts) / (time.perf_counter() - t0)
     return result
 
 
+PEAK = """
+import sys; sys.path.insert(0, {here!r})
+from common import mixed_texts
+from predictor import load
+encode = load({engine!r}, {bundles!r})
+encode(mixed_texts({n}), 32)
+print([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1])
+"""
 COLD = {
     "bertless": "from bertless import Predictor; p = Predictor.load({b!r}); p.encode(['hello'])",
     "raw": "import sys; sys.path.insert(0, {here!r}); from predictor import raw_pipeline; "
-    "raw_pipeline({b!r})(['hello'])",
+    "raw_pipeline({b!r})(['hello'], 1)",
     "sentence-transformers": "from sentence_transformers import SentenceTransformer; "
     "from bertless.models.checkpoint import default_model_path; "
     "SentenceTransformer(str(default_model_path()), device='cpu').encode(['hello'])",
 }
 
 
+def peak_rss_mb(engine: str, bundles: dict[str, str], n: int) -> float:
+    code = PEAK.format(here=HERE, engine=engine, bundles=bundles, n=n)
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return int(out.stdout.strip().splitlines()[-1]) / 1024
+
+
 def cold_start(engine: str, bundles: dict[str, str]) -> float:
-    kind = engine.split("-")[0] if engine != "sentence-transformers" else engine
-    bundle = bundles.get(engine.split("-")[-1], "")
-    code = COLD[kind].format(b=bundle, here=str(Path(__file__).parent))
+    kind = engine if engine == "sentence-transformers" else engine.split("-")[0]
+    code = COLD[kind].format(b=bundles.get(engine.split("-")[-1], ""), here=HERE)
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
     return time.perf_counter() - start
@@ -115,14 +145,8 @@ def cold_start(engine: str, bundles: dict[str, str]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--texts", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--cold-starts", type=int, default=5)
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--bundles", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.worker:
-        print(json.dumps(worker(args.worker, json.loads(args.bundles), args.texts)))
-        return
 
     from bertless.models.export import export
 
@@ -130,71 +154,55 @@ def main() -> None:
     bundles = {"fp32": str(scratch / "fp32"), "int8": str(scratch / "int8")}
     export(None, bundles["fp32"])
     export(None, bundles["int8"], quantize="int8")
+    sizes = {p: (Path(b) / "model.onnx").stat().st_size / 2**20 for p, b in bundles.items()}
 
-    runs: dict[str, list[dict]] = {e: [] for e in ENGINES}
+    runs = interleaved(bundles, args.texts)
+    rss = {e: peak_rss_mb(e, bundles, args.texts) for e in ENGINES}
     colds: dict[str, list[float]] = {e: [] for e in ENGINES}
-    for round_ in range(args.rounds):
-        for engine in ENGINES:
-            out = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--worker",
-                    engine,
-                    "--bundles",
-                    json.dumps(bundles),
-                    "--texts",
-                    str(args.texts),
-                ],
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-            runs[engine].append(json.loads(out.strip().splitlines()[-1]))
-            print(f"round {round_ + 1}: {engine} done", file=sys.stderr)
     for _ in range(args.cold_starts):
         for engine in ENGINES:
             colds[engine].append(cold_start(engine, bundles))
-    report(runs, colds, args)
+    report(runs, rss, colds, sizes, args)
+    print(json.dumps({"runs": runs, "rss_mb": rss, "cold_s": colds}), file=sys.stderr)
 
 
-def report(runs: dict[str, list[dict]], colds: dict[str, list[float]], args) -> None:
-    def median(engine: str, batch: int, key: str) -> float:
-        return statistics.median(r[f"batch{batch}"][key] for r in runs[engine])
-
-    floor = {
-        p: {b: median(f"raw-{p}", b, "texts_per_s") for b in (1, 32)} for p in ("fp32", "int8")
-    }
-    st = {b: median("sentence-transformers", b, "texts_per_s") for b in (1, 32)}
+def report(runs, rss, colds, sizes, args) -> None:
     st_cold = statistics.median(colds["sentence-transformers"])
+    st = runs["sentence-transformers"]
     print(
-        f"\n{args.texts} mixed-length texts, median of {args.rounds} rounds; cold start = "
-        f"fresh process, import + load + first answer, median of {args.cold_starts}\n"
+        f"\n{args.texts} mixed-length texts (3–200 words); engines called in turn, call by call; "
+        f"cold start = fresh process, import + load + first answer, median of {args.cold_starts}. "
+        f"model.onnx: fp32 {sizes['fp32']:.1f} MB, int8 {sizes['int8']:.1f} MB\n"
     )
     print(
-        "| engine | texts/s b=1 | texts/s b=32 | vs raw ORT (b=1 / b=32) "
-        "| vs sentence-transformers (b=1 / b=32) | b=1 q50/q95/q99 ms | b=32 q50/q95/q99 ms "
-        "| peak RSS MB | cold start s | cold vs ST |"
+        "| engine | texts/s b=1 | texts/s b=32 | bulk texts/s | vs raw ORT (b=1 / b=32 / bulk) "
+        "| vs sentence-transformers (b=1 / b=32 / bulk) | b=1 q50/q95/q99 ms "
+        "| b=32 q50/q95/q99 ms | peak RSS MB | cold start s | cold vs ST |"
     )
-    print("|---" * 10 + "|")
+    print("|---" * 11 + "|")
     for engine in ENGINES:
+        r = runs[engine]
+        values = (r["batch1"]["texts_per_s"], r["batch32"]["texts_per_s"], r["bulk_texts_per_s"])
         precision = engine.split("-")[-1]
-        t1, t32 = median(engine, 1, "texts_per_s"), median(engine, 32, "texts_per_s")
-        vs_raw = (
-            f"{t1 / floor[precision][1]:.2f} / {t32 / floor[precision][32]:.2f}"
-            if precision in floor
-            else "–"
-        )
+        floor = runs.get(f"raw-{precision}")
+        ref = (st["batch1"]["texts_per_s"], st["batch32"]["texts_per_s"], st["bulk_texts_per_s"])
+        vs_raw = "–"
+        if floor:
+            base = (
+                floor["batch1"]["texts_per_s"],
+                floor["batch32"]["texts_per_s"],
+                floor["bulk_texts_per_s"],
+            )
+            vs_raw = " / ".join(f"{v / b:.2f}" for v, b in zip(values, base, strict=True))
+        vs_st = " / ".join(f"{v / b:.2f}" for v, b in zip(values, ref, strict=True))
         lat = {
-            b: "/".join(f"{median(engine, b, q):.1f}" for q in ("q50", "q95", "q99"))
-            for b in (1, 32)
+            b: "/".join(f"{r[f'batch{b}'][q]:.1f}" for q in ("q50", "q95", "q99")) for b in (1, 32)
         }
-        rss = statistics.median(r["peak_rss_mb"] for r in runs[engine])
         cold = statistics.median(colds[engine])
         print(
-            f"| {engine} | {t1:.0f} | {t32:.0f} | {vs_raw} | {t1 / st[1]:.2f} / "
-            f"{t32 / st[32]:.2f} | {lat[1]} | {lat[32]} | {rss:.0f} | {cold:.2f} | "
-            f"{cold / st_cold:.2f} |"
+            f"| {engine} | {values[0]:.0f} | {values[1]:.0f} | {values[2]:.0f} | {vs_raw} "
+            f"| {vs_st} "
+            f"| {lat[1]} | {lat[32]} | {rss[engine]:.0f} | {cold:.2f} | {cold / st_cold:.2f} |"
         )
 
 
