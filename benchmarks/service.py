@@ -1,8 +1,9 @@
-"""Latency of the service over HTTP (`bertless serve`) vs the Predictor called directly.
+"""Latency of the service, in process (`Service.handle`) and over HTTP (`bertless serve`), vs
+the Predictor called directly.
 
-Both answer the same batch-1 requests, interleaved one by one, so a noisy neighbour slows both
-alike. The client is http.client on a kept-alive connection, to measure the server, not a
-heavy client library.
+All three answer the same batch-1 requests, interleaved one by one in a random order, so a noisy
+neighbour slows them alike. The HTTP client is http.client on a kept-alive connection, to measure
+the server, not a heavy client library.
 
     .venv/bin/python benchmarks/service.py [--requests 1000] [--bundle DIR]
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import random
 import sys
 import tempfile
 import time
@@ -22,6 +24,8 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
 from common import mixed_texts, quantiles
 
 from bertless import Predictor
+from bertless.core.config import Config
+from bertless.core.service import Request, Service
 
 from conftest import running_server
 
@@ -38,8 +42,10 @@ def main() -> None:
         bundle = str(Path(tempfile.mkdtemp()) / "minilm")
         export(None, bundle)
     predictor = Predictor.load(bundle)
+    service = Service(predictor, Config.from_env(predictor.manifest))
     texts = mixed_texts(args.requests)
-    direct, http_times = [], []
+    times: dict[str, list[float]] = {"direct": [], "service": [], "http": []}
+    rng = random.Random(0)
     with running_server(Path(bundle)) as url:
         host, port = url.removeprefix("http://").split(":")
         connection = http.client.HTTPConnection(host, int(port))
@@ -51,26 +57,34 @@ def main() -> None:
             )
             connection.getresponse().read()
         for text in texts:
-            t0 = time.perf_counter()
-            predictor.encode([text], truncate=True)
-            direct.append(time.perf_counter() - t0)
             body = json.dumps({"inputs": text, "truncate": True})
-            t0 = time.perf_counter()
-            connection.request("POST", "/embed", body, headers)
-            response = connection.getresponse()
-            response.read()
-            http_times.append(time.perf_counter() - t0)
-            assert response.status == 200
-    d, h = quantiles(direct), quantiles(http_times)
-    print(f"\n{args.requests} batch-1 /embed requests, interleaved with direct Predictor calls\n")
-    print("| path | q50 ms | q95 ms | q99 ms |")
-    print("|---|---|---|---|")
-    print(f"| Predictor.encode | {d['q50']:.2f} | {d['q95']:.2f} | {d['q99']:.2f} |")
-    print(f"| HTTP /embed (bertless serve) | {h['q50']:.2f} | {h['q95']:.2f} | {h['q99']:.2f} |")
-    print(
-        f"| ratio HTTP / direct | {h['q50'] / d['q50']:.2f} | {h['q95'] / d['q95']:.2f} | "
-        f"{h['q99'] / d['q99']:.2f} |"
-    )
+            for path in rng.sample(list(times), 3):
+                t0 = time.perf_counter()
+                if path == "direct":
+                    predictor.encode([text], truncate=True)
+                elif path == "service":
+                    response = service.handle(Request("POST", "/embed", headers, body.encode()))
+                    assert response.status == 200
+                else:
+                    connection.request("POST", "/embed", body, headers)
+                    answer = connection.getresponse()
+                    answer.read()
+                    assert answer.status == 200
+                times[path].append(time.perf_counter() - t0)
+    q = {path: quantiles(values) for path, values in times.items()}
+    print(f"\n{args.requests} batch-1 /embed requests, the three paths interleaved\n")
+    print("| path | q50 ms | q95 ms | q99 ms | q50 / direct |")
+    print("|---|---|---|---|---|")
+    names = {
+        "direct": "Predictor.encode",
+        "service": "Service.handle (in process)",
+        "http": "HTTP /embed (bertless serve, loopback)",
+    }
+    for path, name in names.items():
+        print(
+            f"| {name} | {q[path]['q50']:.2f} | {q[path]['q95']:.2f} | {q[path]['q99']:.2f} "
+            f"| {q[path]['q50'] / q['direct']['q50']:.2f} |"
+        )
 
 
 if __name__ == "__main__":
