@@ -145,6 +145,12 @@ def _add_batch(sub: argparse._SubParsersAction) -> None:
     add_parser(sub)
 
 
+def _add_models(sub: argparse._SubParsersAction) -> None:
+    from bertless.models.commands import add_parsers
+
+    add_parsers(sub)
+
+
 def _add_deploy(sub: argparse._SubParsersAction) -> None:
     from bertless.deploy.deploy_command import add_parser
 
@@ -158,6 +164,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_deploy,
     _add_bench,
     _add_batch,
+    _add_models,
     _add_quickstart,
 ]
 

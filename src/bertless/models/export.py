@@ -100,10 +100,13 @@ def export(
 def _load(checkpoint: Checkpoint):
     from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
+    from bertless.models.loading import quiet
+
     kind = (
         AutoModel if checkpoint.task == "feature-extraction" else AutoModelForSequenceClassification
     )
-    model = kind.from_pretrained(checkpoint.path, attn_implementation="eager")
+    with quiet():
+        model = kind.from_pretrained(checkpoint.path, attn_implementation="eager")
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(checkpoint.path, use_fast=True)
     return model, tokenizer
