@@ -51,6 +51,14 @@ def available_cpus() -> int:
     return max(1, cpus)
 
 
+def probabilities(logits: np.ndarray, multi_label: bool) -> np.ndarray:
+    """Sigmoid per label for multi-label (and single-score) heads, softmax otherwise."""
+    if multi_label or logits.shape[1] == 1:
+        return 1.0 / (1.0 + np.exp(-logits))
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
 def as_items(inputs: object, *, pairs: bool) -> list[Item]:
     """Check that every input is a non-empty text (or a pair of them) before any work is done."""
     if isinstance(inputs, (str, tuple)):
@@ -160,13 +168,8 @@ class Predictor:
         """Probabilities (softmax, or sigmoid for multi-label), or raw logits, per item."""
         forward = self._forward(items, batch_size, truncate)
         logits = forward.values
-        if raw_scores:
-            scores = logits
-        elif self.manifest.problem_type == "multi_label_classification" or logits.shape[1] == 1:
-            scores = 1.0 / (1.0 + np.exp(-logits))
-        else:
-            shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-            scores = shifted / shifted.sum(axis=1, keepdims=True)
+        multi_label = self.manifest.problem_type == "multi_label_classification"
+        scores = logits if raw_scores else probabilities(logits, multi_label)
         return Forward(scores.astype(np.float32, copy=False), forward.token_counts)
 
     # -- internals ----------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
+from bertless import __version__ as VERSION
 from bertless.core import schemas
 from bertless.core.config import Config
 from bertless.core.errors import BertlessError, BundleError, InputError, TooManyInputsError
@@ -26,7 +27,6 @@ from bertless.core.openapi import openapi_document
 from bertless.core.predictor import Item, Predictor, as_items
 
 log = logging.getLogger("bertless")
-VERSION = "0.1.0"
 JSON = "application/json"
 
 

@@ -24,7 +24,7 @@ from bertless.core.bundle import (
     sha256_file,
     write_manifest,
 )
-from bertless.core.predictor import Predictor
+from bertless.core.predictor import Predictor, probabilities
 from bertless.models.checkpoint import Checkpoint, describe
 from bertless.models.parity import PARITY_SENTENCES, cosine, torch_reference
 
@@ -214,7 +214,8 @@ def _parity(out: Path, checkpoint: Checkpoint, items: list, reference: np.ndarra
             sentences=len(items),
         )
     ours = predictor.classify(items, truncate=True, raw_scores=True).values
-    diff = np.abs(_probabilities(ours, checkpoint) - _probabilities(reference, checkpoint)).max(
+    multi_label = checkpoint.problem_type == "multi_label_classification"
+    diff = np.abs(probabilities(ours, multi_label) - probabilities(reference, multi_label)).max(
         axis=1
     )
     return Parity(
@@ -224,13 +225,6 @@ def _parity(out: Path, checkpoint: Checkpoint, items: list, reference: np.ndarra
         mean=float(diff.mean()),
         sentences=len(items),
     )
-
-
-def _probabilities(logits: np.ndarray, checkpoint: Checkpoint) -> np.ndarray:
-    if checkpoint.problem_type == "multi_label_classification" or logits.shape[1] == 1:
-        return 1.0 / (1.0 + np.exp(-logits))
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def _versions() -> dict[str, str]:
