@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bertless.core.errors import BertlessError
-from bertless.flags import env
+from bertless.flags import env, env_flag
 
 DEFAULT_BUNDLE = Path("build/bundles/minilm")
 
@@ -107,7 +107,13 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
 def cmd_quickstart(args: argparse.Namespace) -> int:
     from bertless.quickstart import quickstart
 
-    return quickstart(Path(args.out), int(args.port), int(args.requests), int(args.memory))
+    return quickstart(
+        Path(args.out),
+        int(args.port),
+        int(args.requests),
+        int(args.memory),
+        sentiment=not args.no_sentiment,
+    )
 
 
 def _add_quickstart(sub: argparse._SubParsersAction) -> None:
@@ -123,6 +129,12 @@ def _add_quickstart(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=env("memory", 1024),
         help="MB the cost table prices (default 1024)",
+    )
+    p.add_argument(
+        "--no-sentiment",
+        action="store_true",
+        default=env_flag("no_sentiment"),
+        help="skip the sentiment classifier (built on first run: a few minutes)",
     )
     p.set_defaults(run=cmd_quickstart)
 

@@ -1,8 +1,11 @@
-"""`bertless quickstart`: the whole path on the built-in model, on this machine, in one command.
+"""`bertless quickstart`: the whole path on the built-in models, on this machine, in one command.
 
 Export the default model, package it for the three clouds with each platform's limits checked,
 serve it locally through functions-framework, answer sample requests, measure the latency, and
-price that latency on every cloud: what a new user wants to see first.
+price that latency on every cloud: what a new user wants to see first. Then the second built-in
+model, the English sentiment classifier, which no package ships: it is trained and distilled
+here the first time (a few minutes on two cores; later runs reuse it) and served to answer
+/predict, so the classification routes have a real model behind them from the start.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
@@ -22,6 +27,8 @@ from bertless.bench.cost import cost_report, render_cost_table
 from bertless.deploy.package import package
 from bertless.deploy.report import Report, render
 from bertless.models.export import export
+from bertless.models.report import render as render_models
+from bertless.models.sentiment import BUNDLE, WORK, build_sentiment, install, installed
 
 CLOUDS = ("aws", "gcp", "azure")
 
@@ -38,6 +45,11 @@ SAMPLES = [
     ),
     ("/v1/embeddings", {"input": "OpenAI-style clients work too.", "model": "minilm"}),
 ]
+SENTIMENT_SAMPLES = [
+    "A gripping, beautifully acted film; I loved every minute.",
+    "The battery died after two days and support never answered.",
+    "The train leaves at nine and arrives in Lyon at noon.",
+]
 
 
 def _post(url: str, path: str, body: dict) -> tuple[int, object, float]:
@@ -48,6 +60,21 @@ def _post(url: str, path: str, body: dict) -> tuple[int, object, float]:
     with urllib.request.urlopen(request, timeout=60) as response:
         payload = json.loads(response.read())
         return response.status, payload, (time.perf_counter() - start) * 1e3
+
+
+@contextmanager
+def _serving(console: Console, bundle: Path, port: int) -> Iterator[str]:
+    """`bertless serve BUNDLE` in a child process for the duration; yields its URL."""
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "bertless", "serve", str(bundle), "--port", str(port)]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with console.status(f"starting bertless serve {bundle} on {url}"):
+            _wait(url, server)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 def _wait(url: str, process: subprocess.Popen) -> None:
@@ -97,7 +124,7 @@ def _package_all(console: Console, bundle: Path, artifacts: Path) -> None:
     console.print(summary)
 
 
-def quickstart(out: Path, port: int, requests: int, memory_mb: int) -> int:
+def quickstart(out: Path, port: int, requests: int, memory_mb: int, sentiment: bool = True) -> int:
     console = Console()
     with console.status("exporting the built-in model (all-MiniLM-L6-v2) to ONNX"):
         manifest = export(None, out)
@@ -108,12 +135,7 @@ def quickstart(out: Path, port: int, requests: int, memory_mb: int) -> int:
 
     _package_all(console, out, out.parent.parent / "artifacts")
 
-    url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "bertless", "serve", str(out), "--port", str(port)]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        with console.status(f"starting bertless serve on {url}"):
-            _wait(url, server)
+    with _serving(console, out, port) as url:
         table = Table(title=f"3. sample requests to {url}")
         for column in ("route", "status", "answer"):
             table.add_column(column)
@@ -128,9 +150,6 @@ def quickstart(out: Path, port: int, requests: int, memory_mb: int) -> int:
                 latencies.append(
                     _post(url, "/embed", {"inputs": f"request {i} " * (i % 20 + 1)})[2]
                 )
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
     q50 = statistics.median(latencies)
     q99 = statistics.quantiles(latencies, n=100)[98]
@@ -139,5 +158,29 @@ def quickstart(out: Path, port: int, requests: int, memory_mb: int) -> int:
         f"({requests} requests)"
     )
     console.print(render_cost_table(cost_report(q50, memory_mb, requests_per_month=1_000_000)))
+    if sentiment:
+        _sentiment(console, port)
     console.print("Next: `bertless serve`, `bertless deploy`, and the README for every command.")
     return 0
+
+
+def _sentiment(console: Console, port: int) -> None:
+    """Build the classifier unless a valid one is installed, then serve it and ask it."""
+    if installed(BUNDLE):
+        console.print(f"[green]5. sentiment classifier[/] {BUNDLE} (built earlier; reused)")
+    else:
+        console.print(
+            "[bold]5. building the English sentiment classifier[/] (first run only, a few "
+            f"minutes): fine-tune, distill and report into {WORK}"
+        )
+        built = build_sentiment(WORK, step=lambda what: console.print(f"[dim]{what}…"))
+        console.print(render_models(built.rows, "the teacher, and the student that is served"))
+        install(built.bundle, BUNDLE)
+    with _serving(console, BUNDLE, port) as url:
+        status, payload, _ = _post(url, "/predict", {"inputs": SENTIMENT_SAMPLES})
+    table = Table(title=f"6. POST /predict to the sentiment classifier at {BUNDLE}: {status}")
+    for column in ("text", "label", "score"):
+        table.add_column(column)
+    for text, scores in zip(SENTIMENT_SAMPLES, payload, strict=True):
+        table.add_row(text, scores[0]["label"], f"{scores[0]['score']:.3f}")
+    console.print(table)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bertless.flags import env, env_flag
 from bertless.models.data import DATASET_SCHEME
+from bertless.models.sentiment import BUNDLE, WORK
 
 DATA_HELP = (
     f"a CSV, TSV, JSONL or Parquet file, or {DATASET_SCHEME}movies|tweets|products|news|all "
@@ -28,9 +29,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     _add_build_sentiment(sub)
 
 
-def _common(p: argparse.ArgumentParser, epochs: int, max_length: int) -> None:
+def _common(
+    p: argparse.ArgumentParser, epochs: int, max_length: int, out: Path | None = None
+) -> None:
+    default = env("out", out and str(out))
     p.add_argument(
-        "--out", required=env("out") is None, default=env("out"), help="output directory"
+        "--out",
+        required=default is None,
+        default=default,
+        help="output directory" + (f" (default {out})" if out else ""),
     )
     p.add_argument(
         "--epochs",
@@ -150,8 +157,15 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
 def _add_build_sentiment(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "build-sentiment",
-        help="Build the English sentiment classifier: fine-tune MiniLM on movie-review snippets, "
-        "distill it, report.",
+        help="Build the built-in English sentiment classifier: fine-tune MiniLM on movie-review "
+        "snippets, distill it on texts of every domain, report, and install the student.",
+    )
+    p.add_argument(
+        "model",
+        nargs="?",
+        default=env("model"),
+        help="the encoder to fine-tune, a local Hugging Face folder (default: built-in "
+        "all-MiniLM-L6-v2)",
     )
     layers = str(env("student_layers", "3")).replace(",", " ").split()
     p.add_argument(
@@ -171,7 +185,8 @@ def _add_build_sentiment(sub: argparse._SubParsersAction) -> None:
         "--distill-size",
         type=int,
         default=env("distill_size", 3000),
-        help="movie snippets the students learn from, unlabelled (default 3000)",
+        help="unlabelled texts the students learn from, an equal share from each domain, none "
+        "of them held out for judging (default 3000)",
     )
     p.add_argument(
         "--eval-size",
@@ -185,7 +200,12 @@ def _add_build_sentiment(sub: argparse._SubParsersAction) -> None:
         choices=["int8", "none"],
         help="the students' weights (default int8; none keeps fp32)",
     )
-    _common(p, epochs=1, max_length=64)
+    p.add_argument(
+        "--install",
+        default=env("install", str(BUNDLE)),
+        help=f"where the first student's bundle is copied for serving (default {BUNDLE})",
+    )
+    _common(p, epochs=1, max_length=64, out=WORK)
     p.set_defaults(run=cmd_build_sentiment)
 
 
@@ -295,12 +315,13 @@ def cmd_distill(args: argparse.Namespace) -> int:
 
 def cmd_build_sentiment(args: argparse.Namespace) -> int:
     from bertless.models.report import render
-    from bertless.models.sentiment import build_sentiment
+    from bertless.models.sentiment import build_sentiment, install
     from bertless.models.vader import CITATION
 
     out, console = Path(args.out), _console()
     built = build_sentiment(
         out,
+        args.model,
         student_layers=args.student_layers,
         train_size=args.train_size,
         distill_size=args.distill_size,
@@ -314,7 +335,8 @@ def cmd_build_sentiment(args: argparse.Namespace) -> int:
     )
     console.print(render(built.rows, "English sentiment: teacher and distilled students"))
     console.print(", ".join(f"{k} {v:.0f} s" for k, v in built.seconds.items()))
-    console.print(f"[green]sentiment bundle[/]: {built.bundle}; report: {out / 'report.json'}")
+    served = install(built.bundle, Path(args.install))
+    console.print(f"[green]sentiment bundle[/]: {served}; report: {out / 'report.json'}")
     console.print(f"[dim]data: {CITATION}")
     return 0
 
