@@ -34,9 +34,11 @@ def tiny_bert(
     labels: list[str] | None = None,
     pooling: bool = False,
     seed: int = 0,
+    problem_type: str = "single_label_classification",
 ) -> Path:
     """A random BERT (hidden size 32) with MiniLM's real vocabulary: a classifier if `labels`
-    is given, else an encoder, with sentence-transformers' mean pooling files if `pooling`.
+    is given (of `problem_type`), else an encoder, with sentence-transformers' mean pooling files
+    if `pooling`.
 
     At BERT's usual initialization (0.02) a random model says nearly the same for every text and
     learns little in a few dozen steps; a wider one (0.3) without dropout answers differently
@@ -59,6 +61,7 @@ def tiny_bert(
     if labels:
         config.id2label = dict(enumerate(labels))
         config.label2id = {label: i for i, label in enumerate(labels)}
+        config.problem_type = problem_type
         model = BertForSequenceClassification(config)
     else:
         model = BertModel(config)

@@ -140,8 +140,8 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--eval",
         default=env("eval"),
-        help="a held-out labelled file for the report (classifiers; default: agreement "
-        "with the teacher on held-out texts)",
+        help="a held-out labelled file for the report (single-label classifiers; default: "
+        "agreement with the teacher on held-out texts)",
     )
     p.add_argument("--label-column", default=env("label_column", "label"))
     p.add_argument(
@@ -253,10 +253,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_distill(args: argparse.Namespace) -> int:
     import random
 
+    from bertless.core.errors import InputError
     from bertless.core.predictor import Predictor
     from bertless.models.data import Labelled, load_labelled, load_texts
     from bertless.models.distill import Teacher, distill
-    from bertless.models.report import classification_quality, measure, similarity_quality
+    from bertless.models.report import (
+        classification_quality,
+        label_agreement,
+        measure,
+        similarity_quality,
+    )
 
     out, console = Path(args.out), _console()
     step = _step(console)
@@ -264,6 +270,13 @@ def cmd_distill(args: argparse.Namespace) -> int:
     if args.limit and args.limit < len(texts):
         texts = random.Random(args.seed).sample(texts, args.limit)
     teacher = Teacher.prepare(args.teacher, out / "teacher", args.task, step)
+    multi_label = teacher.manifest.problem_type == "multi_label_classification"
+    if args.eval and multi_label:
+        raise InputError(
+            f"{teacher.manifest.model_id} is a multi-label classifier, and --eval reads a "
+            "labelled file for single-label classifiers only: leave out --eval to report how "
+            "well the student agrees with its teacher on held-out texts."
+        )
     distilled = distill(
         teacher,
         texts,
@@ -287,6 +300,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
     mine, theirs = Predictor.load(distilled.bundle), Predictor.load(teacher.bundle)
     if teacher.manifest.task == "feature-extraction":
         qualities = [similarity_quality(p, theirs, distilled.held_out) for p in (theirs, mine)]
+    elif multi_label:  # each label a yes or no of its own: compare the decisions per label
+        qualities = [label_agreement(p, theirs, distilled.held_out) for p in (theirs, mine)]
     else:
         if args.eval:
             sets = {

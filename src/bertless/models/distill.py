@@ -2,8 +2,11 @@
 
 The teacher labels every text once, through its bundle (onnxruntime infers several times faster
 than PyTorch on a CPU). The student then learns those targets: temperature-softened
-probabilities by KL divergence for a classifier (Hinton et al. 2015), the embedding vectors by
-mean squared error for an embedding model (as sentence-transformers' model distillation does).
+probabilities by KL divergence for a classifier (Hinton et al. 2015) — the softmax over the labels
+for a single-label one, each label's own sigmoid, by binary cross-entropy, for a multi-label one —
+and the embedding vectors by mean squared error for an embedding model (as sentence-transformers'
+model distillation does). A multi-label student keeps its teacher's problem type, so its bundle
+scores each label by sigmoid too.
 By default the student is the teacher itself with layers dropped evenly, DistilBERT's
 initialisation (Sanh et al. 2019): it starts close to its teacher, so little data is needed.
 """
@@ -68,7 +71,8 @@ class Distilled:
 
     @property
     def distance_before(self) -> float:
-        """Held-out KL divergence (classifier) or MSE (embeddings) of the untrained student."""
+        """Held-out KL divergence (classifier; for a multi-label one the mean over labels of
+        each label's) or MSE (embeddings) of the untrained student."""
         return self.fit.checks[0].score
 
     @property
@@ -152,11 +156,6 @@ def distill(
         raise InputError(f"epochs must be at least 1, not {epochs}.")
     out = Path(out)
     manifest = teacher.manifest
-    if manifest.problem_type == "multi_label_classification":
-        raise InputError(
-            f"{manifest.model_id} is a multi-label classifier: distill handles single-label "
-            "classifiers and embedding models."
-        )
     if targets is None:
         step("labelling the texts with the teacher")
         targets = teacher.label(texts)
@@ -178,6 +177,8 @@ def distill(
         output = forward(encoded.batch(indices))
         if manifest.task == "feature-extraction":
             return torch.nn.functional.mse_loss(output, goal[indices])
+        if manifest.problem_type == "multi_label_classification":
+            return _label_divergence(output, goal[indices], temperature)
         soft = torch.nn.functional.softmax(goal[indices] / temperature, dim=-1)
         mine = torch.nn.functional.log_softmax(output / temperature, dim=-1)
         return torch.nn.functional.kl_div(mine, soft, reduction="batchmean") * temperature**2
@@ -217,8 +218,24 @@ def distill(
 
 def _load(folder: Path, manifest: Manifest):
     if manifest.task == "text-classification":
-        return load_classifier(folder, manifest.labels)
+        problem_type = manifest.problem_type or "single_label_classification"
+        return load_classifier(folder, manifest.labels, problem_type)
     return load_encoder(folder)
+
+
+def _label_divergence(logits, teacher_logits, temperature: float):
+    """Mean over labels of the KL divergence between the teacher's and the student's
+    temperature-softened sigmoid probabilities, times T² (Hinton et al. 2015).
+
+    That is the binary cross-entropy against the teacher's soft labels less their own entropy,
+    which has no gradient but makes a perfect student's distance 0, as for single-label.
+    """
+    import torch
+
+    soft = torch.sigmoid(teacher_logits / temperature)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    entropy = bce(teacher_logits / temperature, soft)
+    return (bce(logits / temperature, soft) - entropy) * temperature**2
 
 
 def _layer_owner(model):

@@ -33,8 +33,14 @@ def load_tokenizer(path: Path):
         return AutoTokenizer.from_pretrained(path, use_fast=True)
 
 
-def load_classifier(path: Path, labels: list[str]):
-    """A sequence classifier with a head for `labels`; a head of another size is replaced."""
+def load_classifier(
+    path: Path, labels: list[str], problem_type: str = "single_label_classification"
+):
+    """A sequence classifier with a head for `labels`; a head of another size is replaced.
+
+    `problem_type` is saved in config.json, where export reads whether scores are a softmax
+    over the labels (single-label) or a sigmoid per label (multi-label).
+    """
     from transformers import AutoModelForSequenceClassification
 
     with quiet():
@@ -43,7 +49,7 @@ def load_classifier(path: Path, labels: list[str]):
             num_labels=len(labels),
             id2label=dict(enumerate(labels)),
             label2id={label: i for i, label in enumerate(labels)},
-            problem_type="single_label_classification",
+            problem_type=problem_type,
             ignore_mismatched_sizes=True,
         )
 

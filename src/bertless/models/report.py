@@ -1,12 +1,13 @@
 """The report after training or distilling: quality, size, speed and platform fit, side by side.
 
-Quality: macro-F1 and accuracy on held-out labelled sets for classifiers; for embedding models the
-Spearman correlation between the cosine similarities a model gives held-out text pairs and those
-its teacher gives, which says how well it keeps the teacher's sense of what is alike. Size: the
-bundle on disk and zipped. Speed: measured through the Predictor, the runtime a function serves
-with: one text per call (median), and texts per second in batches of 32. Fit: each platform's
-package caps, read from deploy/limits.py; only the bundle is counted here, and an artifact adds
-the runtime's wheels, so `bertless package` has the final word.
+Quality: macro-F1 and accuracy on held-out labelled sets for classifiers; for a distilled
+multi-label classifier, how well its per-label decisions agree with its teacher's; for embedding
+models the Spearman correlation between the cosine similarities a model gives held-out text pairs
+and those its teacher gives, which says how well it keeps the teacher's sense of what is alike.
+Size: the bundle on disk and zipped. Speed: measured through the Predictor, the runtime a
+function serves with: one text per call (median), and texts per second in batches of 32. Fit:
+each platform's package caps, read from deploy/limits.py; only the bundle is counted here, and
+an artifact adds the runtime's wheels, so `bertless package` has the final word.
 """
 
 from __future__ import annotations
@@ -70,6 +71,28 @@ def macro_f1(truth: Sequence[int], predicted: Sequence[int]) -> float:
     from sklearn.metrics import f1_score
 
     return float(f1_score(truth, predicted, average="macro", zero_division=0))
+
+
+def label_agreement(
+    predictor: Predictor, teacher: Predictor, texts: Sequence[Item], name: str = "agreement"
+) -> dict[str, float]:
+    """How well a multi-label classifier's decisions (each label's probability over 0.5) agree
+    with its teacher's: micro-F1 over every (text, label) the teacher says yes to, and the share
+    of texts given exactly the teacher's set of labels. Two models that both say no label at all
+    agree perfectly."""
+    from sklearn.metrics import f1_score
+
+    if predictor.manifest.labels != teacher.manifest.labels:
+        raise InputError(
+            f"the model's labels ({', '.join(predictor.manifest.labels)}) differ from the "
+            f"teacher's ({', '.join(teacher.manifest.labels)})."
+        )
+    texts = list(texts)
+    mine, theirs = (p.classify(texts, truncate=True).values > 0.5 for p in (predictor, teacher))
+    return {
+        f"{name} micro-F1": float(f1_score(theirs, mine, average="micro", zero_division=1.0)),
+        f"{name} exact match": float((mine == theirs).all(axis=1).mean()),
+    }
 
 
 def similarity_quality(
