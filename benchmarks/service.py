@@ -3,7 +3,10 @@ the Predictor called directly.
 
 All three answer the same batch-1 requests, interleaved one by one in a random order, so a noisy
 neighbour slows them alike. The HTTP client is http.client on a kept-alive connection, to measure
-the server, not a heavy client library.
+the server, not a heavy client library. Both processes' onnxruntime sessions follow BERTLESS_SPIN
+(by default their threads stop spinning when a run returns; left spinning, each would slow the
+other on a small machine). The load average is printed too: on a shared machine, compare runs
+made under similar load.
 
     .venv/bin/python benchmarks/service.py [--requests 1000] [--bundle DIR]
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import random
 import sys
 import tempfile
@@ -46,6 +50,7 @@ def main() -> None:
     texts = mixed_texts(args.requests)
     times: dict[str, list[float]] = {"direct": [], "service": [], "http": []}
     rng = random.Random(0)
+    load_before = os.getloadavg()[0]
     with running_server(Path(bundle)) as url:
         host, port = url.removeprefix("http://").split(":")
         connection = http.client.HTTPConnection(host, int(port))
@@ -72,7 +77,11 @@ def main() -> None:
                     assert answer.status == 200
                 times[path].append(time.perf_counter() - t0)
     q = {path: quantiles(values) for path, values in times.items()}
-    print(f"\n{args.requests} batch-1 /embed requests, the three paths interleaved\n")
+    print(
+        f"\n{args.requests} batch-1 /embed requests, the three paths interleaved "
+        f"(BERTLESS_SPIN={os.environ.get('BERTLESS_SPIN', 'unset')}, 1-minute load average "
+        f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after)\n"
+    )
     print("| path | q50 ms | q95 ms | q99 ms | q50 / direct |")
     print("|---|---|---|---|---|")
     names = {

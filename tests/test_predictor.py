@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from bertless import Predictor
-from bertless.core.errors import InputError, InputTooLongError
+from bertless.core.errors import BundleError, InputError, InputTooLongError
 
 SENTENCES = [
     "A man is eating food.",
@@ -148,6 +148,29 @@ def test_threads_share_one_predictor(minilm_bundle):
         t.join()
     for k in range(4):
         np.testing.assert_allclose(results[k], expected[k::4], atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("spin", "key", "value"),
+    [
+        (None, "session.force_spinning_stop", "1"),  # spin during a run only
+        ("0", "session.intra_op.allow_spinning", "0"),
+        ("1", "session.intra_op.allow_spinning", "1"),
+    ],
+)
+def test_bertless_spin_sets_how_idle_threads_wait(minilm_bundle, monkeypatch, spin, key, value):
+    if spin is None:
+        monkeypatch.delenv("BERTLESS_SPIN", raising=False)
+    else:
+        monkeypatch.setenv("BERTLESS_SPIN", spin)
+    options = Predictor.load(minilm_bundle)._session.get_session_options()
+    assert options.get_session_config_entry(key) == value
+
+
+def test_bad_bertless_spin_is_named(minilm_bundle, monkeypatch):
+    monkeypatch.setenv("BERTLESS_SPIN", "fast")
+    with pytest.raises(BundleError, match="BERTLESS_SPIN='fast' must be 0 or 1"):
+        Predictor.load(minilm_bundle)
 
 
 # -- classification ---------------------------------------------------------------------------
