@@ -52,13 +52,17 @@ def raw_pipeline(bundle: str):
     import onnxruntime as ort
     from tokenizers import Tokenizer
 
-    from bertless.core.predictor import available_cpus
+    from bertless.core.predictor import available_cpus, spin_entries
 
     tokenizer = Tokenizer.from_file(f"{bundle}/tokenizer.json")
     tokenizer.enable_truncation(256)
     tokenizer.enable_padding()
     options = ort.SessionOptions()
     options.intra_op_num_threads = available_cpus()
+    # The floor waits between runs as bertless does (BERTLESS_SPIN), so that the ratio measures
+    # bertless's own work: engines called in turn would otherwise favour whichever still spins.
+    for key, value in spin_entries().items():
+        options.add_session_config_entry(key, value)
     session = ort.InferenceSession(f"{bundle}/model.onnx", options)
 
     def run(texts):
