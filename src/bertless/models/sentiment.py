@@ -80,10 +80,9 @@ def build_sentiment(
     for domain in ("movies", *OTHER_DOMAINS):
         pools[domain], held_out[domain] = _split(vader.load(domain), eval_size, seed)
     pools |= {domain: vader.load(domain) for domain in UNLABELLED_ONLY}
-    pool = pools["movies"]
 
     clock = time.perf_counter()
-    examples = pool.sample(train_size, seed)
+    examples = pools["movies"].sample(train_size, seed)
     step(f"fine-tuning the teacher on {len(examples)} movie snippets")
     trained = train(
         examples,
