@@ -231,6 +231,19 @@ def test_unknown_route_wrong_method_and_media_type(embed_server):
     assert_error(response, 415, "Validation", "application/json")
 
 
+def test_head_answers_like_get_without_a_body(embed_server):
+    """RFC 9110 §9.3.2: HEAD is GET without the content; load balancers probe with it."""
+    got, head = requests.get(embed_server + "/health"), requests.head(embed_server + "/health")
+    assert (head.status_code, head.content) == (200, b"")
+    assert head.headers["Content-Type"] == got.headers["Content-Type"] == "application/json"
+    response = requests.head(embed_server + "/embed")
+    assert (response.status_code, response.content) == (405, b"")
+    assert response.headers["Allow"] == "POST"
+    response = requests.post(embed_server + "/health", json={})
+    assert_error(response, 405, "Validation", "/health takes GET, HEAD, not POST")
+    assert response.headers["Allow"] == "GET, HEAD"
+
+
 def test_wrong_task_routes_on_a_classifier(classify_server):
     assert_error(
         post(classify_server, "/embed", {"inputs": "x"}),

@@ -170,6 +170,8 @@ class Service:
             response = error_response(
                 500, "Backend", "internal error; the server log has the details."
             )
+        if request.method.upper() == "HEAD":  # the GET's status and headers, no body (RFC 9110)
+            response = Response(response.status, response.headers, b"")
         response.headers["Server-Timing"] = f"total;dur={(time.perf_counter() - started) * 1e3:.2f}"
         return self._cors(request, response)
 
@@ -181,9 +183,11 @@ class Service:
         candidates = [r for r in ROUTES if r.path == path]
         if not candidates:
             raise HttpError(404, f"no route {path}; see /openapi.json for the routes.")
-        route = next((r for r in candidates if r.method == method), None)
+        wanted = "GET" if method == "HEAD" else method  # handle() then drops the body
+        route = next((r for r in candidates if r.method == wanted), None)
         if route is None:
-            allowed = ", ".join(sorted({r.method for r in candidates}))
+            methods = {r.method for r in candidates}
+            allowed = ", ".join(sorted(methods | ({"HEAD"} if "GET" in methods else set())))
             raise HttpError(405, f"{path} takes {allowed}, not {method}.", {"Allow": allowed})
         if path != "/health":
             self._authorize(request)
