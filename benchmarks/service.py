@@ -24,14 +24,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
 from common import mixed_texts, quantiles
 
 from bertless import Predictor
 from bertless.core.config import Config
 from bertless.core.service import Request, Service
-
-from conftest import running_server
+from bertless.local_server import local_server
 
 
 def main() -> None:
@@ -51,7 +49,7 @@ def main() -> None:
     times: dict[str, list[float]] = {"direct": [], "service": [], "http": []}
     rng = random.Random(0)
     load_before = os.getloadavg()[0]
-    with running_server(Path(bundle)) as url:
+    with local_server(Path(bundle)) as url:
         host, port = url.removeprefix("http://").split(":")
         connection = http.client.HTTPConnection(host, int(port))
         headers = {"Content-Type": "application/json"}

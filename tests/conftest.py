@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import subprocess
 import sys
-import tempfile
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from bertless.local_server import local_server
 from bertless.models.checkpoint import default_model_path
 from bertless.models.export import export
 
@@ -104,72 +98,16 @@ def multilabel_bundle(tmp_path_factory, multilabel_checkpoint) -> Path:
     return out
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for_health(url: str, process: subprocess.Popen, log) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        if process.poll() is not None:
-            log.seek(0)
-            raise RuntimeError(f"server exited: {log.read().decode(errors='replace')}")
-        try:
-            urllib.request.urlopen(url + "/health", timeout=1).read()
-            return
-        except urllib.error.HTTPError:
-            return  # answering, if unhealthy: tests of a broken bundle want exactly that
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not answer /health within 60 s") from None
-            time.sleep(0.1)
-
-
-class ServerURL(str):
-    """A server's base URL that also knows the server's process id (for memory checks)."""
-
-    pid: int
-
-
-@contextlib.contextmanager
-def running_server(bundle: Path, env: dict[str, str] | None = None, workers: int = 1):
-    """`bertless serve` in a real subprocess on a free loopback port, until the block ends."""
-    port = free_port()
-    command = [sys.executable, "-m", "bertless", "serve", str(bundle), "--port", str(port)]
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            [*command, "--workers", str(workers)],
-            env={**os.environ, **(env or {})},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        url = ServerURL(f"http://127.0.0.1:{port}")
-        url.pid = process.pid
-        try:
-            _wait_for_health(url, process, log)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
 @pytest.fixture(scope="session")
 def embed_server(minilm_bundle) -> Iterator[str]:
     """Base URL of `bertless serve` on the default embedding bundle, shared by the session."""
-    with running_server(minilm_bundle) as url:
+    with local_server(minilm_bundle) as url:
         yield url
 
 
 @pytest.fixture(scope="session")
 def classify_server(classifier_bundle) -> Iterator[str]:
-    with running_server(classifier_bundle) as url:
+    with local_server(classifier_bundle) as url:
         yield url
 
 
@@ -181,7 +119,6 @@ def adapters(minilm_bundle):
     """The aws, gcp and azure adapter modules, imported with BERTLESS_BUNDLE on the embedding
     bundle so each loads it at import, as on a cold start (reloaded if imported before)."""
     import importlib
-    import sys
     from types import SimpleNamespace
 
     modules = {}

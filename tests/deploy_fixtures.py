@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -29,6 +28,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
+from bertless.local_server import free_port
 
 ENTRY_POINTS = {"aws": "lambda_function.handler", "gcp": "handle", "azure": "function_app.app"}
 # Azurite's documented, public development key: it opens nothing outside this machine.
@@ -115,12 +116,6 @@ class DeployCli:
 @pytest.fixture
 def deploy_cli(monkeypatch: pytest.MonkeyPatch) -> DeployCli:
     return DeployCli(monkeypatch)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_until_up(url: str, process: subprocess.Popen, log: Path, what: str) -> None:

@@ -13,8 +13,7 @@ import pytest
 import requests
 
 from bertless import Predictor
-
-from conftest import running_server
+from bertless.local_server import local_server
 
 JSON = {"Content-Type": "application/json"}
 
@@ -271,7 +270,7 @@ def test_hostile_bodies_get_4xx_and_the_server_keeps_answering(embed_server):
 
 
 def test_api_key_guards_every_route_but_health(minilm_bundle):
-    with running_server(minilm_bundle, env={"BERTLESS_API_KEY": "s3cret"}) as url:
+    with local_server(minilm_bundle, env={"BERTLESS_API_KEY": "s3cret"}) as url:
         assert requests.get(url + "/health").status_code == 200
         response = post(url, "/embed", {"inputs": "x"})
         assert_error(response, 401, "Validation", "missing or wrong API key")
@@ -292,7 +291,7 @@ def test_a_bundle_that_fails_to_load_answers_503_not_a_crash(minilm_bundle, tmp_
     broken = tmp_path / "broken"
     shutil.copytree(minilm_bundle, broken)
     (broken / "model.onnx").unlink()
-    with running_server(broken) as url:
+    with local_server(broken) as url:
         assert_error(requests.get(url + "/health"), 503, "Unhealthy", "model.onnx is missing")
         assert_error(post(url, "/embed", {"inputs": "x"}), 503, "Unhealthy", "failed to load")
 

@@ -12,12 +12,8 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
-import sys
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
@@ -26,6 +22,7 @@ from rich.table import Table
 from bertless.bench.cost import cost_report, render_cost_table
 from bertless.deploy.package import package
 from bertless.deploy.report import Report, render
+from bertless.local_server import local_server
 from bertless.models.export import export
 from bertless.models.report import render as render_models
 from bertless.models.sentiment import BUNDLE, WORK, build_sentiment, install, installed
@@ -60,33 +57,6 @@ def _post(url: str, path: str, body: dict) -> tuple[int, object, float]:
     with urllib.request.urlopen(request, timeout=60) as response:
         payload = json.loads(response.read())
         return response.status, payload, (time.perf_counter() - start) * 1e3
-
-
-@contextmanager
-def _serving(console: Console, bundle: Path, port: int) -> Iterator[str]:
-    """`bertless serve BUNDLE` in a child process for the duration; yields its URL."""
-    url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "bertless", "serve", str(bundle), "--port", str(port)]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        with console.status(f"starting bertless serve {bundle} on {url}"):
-            _wait(url, server)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
-def _wait(url: str, process: subprocess.Popen) -> None:
-    for _ in range(600):
-        if process.poll() is not None:
-            raise RuntimeError("bertless serve exited before answering; run it alone to see why")
-        try:
-            urllib.request.urlopen(url + "/health", timeout=1).read()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("bertless serve did not answer /health within a minute")
 
 
 def _summary(path: str, payload: object) -> str:
@@ -135,7 +105,7 @@ def quickstart(out: Path, port: int, requests: int, memory_mb: int, sentiment: b
 
     _package_all(console, out, out.parent.parent / "artifacts")
 
-    with _serving(console, out, port) as url:
+    with local_server(out, port=port) as url:
         table = Table(title=f"3. sample requests to {url}")
         for column in ("route", "status", "answer"):
             table.add_column(column)
@@ -176,7 +146,7 @@ def _sentiment(console: Console, port: int) -> None:
         built = build_sentiment(WORK, step=lambda what: console.print(f"[dim]{what}…"))
         console.print(render_models(built.rows, "the teacher, and the student that is served"))
         install(built.bundle, BUNDLE)
-    with _serving(console, BUNDLE, port) as url:
+    with local_server(BUNDLE, port=port) as url:
         status, payload, _ = _post(url, "/predict", {"inputs": SENTIMENT_SAMPLES})
     table = Table(title=f"6. POST /predict to the sentiment classifier at {BUNDLE}: {status}")
     for column in ("text", "label", "score"):

@@ -19,13 +19,8 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import uuid
 import zipfile
 from abc import ABC, abstractmethod
@@ -55,6 +50,7 @@ from bertless.bench.latency import (
 from bertless.bench.report import BenchReport, Emulation, SizeRun, TargetReport
 from bertless.bench.runtime_api import ExecutionEnvironment, Launch, provision_runtime
 from bertless.deploy import limits
+from bertless.local_server import local_server
 
 CGROUP = Path("/sys/fs/cgroup")
 PERIOD_US = 100_000
@@ -260,24 +256,17 @@ class BundleTarget(Target):
         self, setting: Emulation, limit: Callable[[], CpuLimit | None], concurrency: int
     ) -> Iterator[Endpoint]:
         cpu = limit()
-        port = _free_port()
-        command = [sys.executable, "-m", "bertless", "serve", str(self.path), "--port", str(port)]
-        env = {**os.environ, "BERTLESS_THREADS": str(setting.threads)}
-        with tempfile.TemporaryFile() as log:
-            process = subprocess.Popen(
-                [*(cpu.wrapper() if cpu else ()), *command],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-            try:
-                url = f"http://127.0.0.1:{port}"
-                _wait_for_health(url, process, log)
+        try:
+            with local_server(
+                self.path,
+                env={"BERTLESS_THREADS": str(setting.threads)},
+                wrapper=cpu.wrapper() if cpu else (),
+                timeout=300,
+            ) as url:
                 yield HttpEndpoint(url)
-            finally:
-                _stop(process)
-                if cpu:
-                    cpu.close()
+        finally:
+            if cpu:
+                cpu.close()
 
     def cold_starts(
         self,
@@ -468,41 +457,6 @@ def _size(
         duration_source=source,
         cost=cost_report(duration, memory, arch, settings.requests_per_month) if duration else [],
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for_health(url: str, process: subprocess.Popen, log: Any, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            log.seek(0)
-            tail = log.read().decode(errors="replace").strip().splitlines()[-5:]
-            raise BenchError(f"the local server exited: {' / '.join(tail) or 'no output'}")
-        try:
-            urllib.request.urlopen(url + "/health", timeout=2).read()
-            return
-        except urllib.error.HTTPError:
-            return  # answering, if unhealthy: the requests will say how
-        except (urllib.error.URLError, OSError):
-            if time.monotonic() > deadline:
-                raise BenchError(
-                    f"the local server did not answer within {timeout:.0f} s"
-                ) from None
-            time.sleep(0.1)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def resolve_target(
