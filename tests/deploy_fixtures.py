@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from bertless.local_server import free_port
+from bertless.local_server import free_port, stop
 
 ENTRY_POINTS = {"aws": "lambda_function.handler", "gcp": "handle", "azure": "function_app.app"}
 # Azurite's documented, public development key: it opens nothing outside this machine.
@@ -150,12 +150,7 @@ def _serve(
             _wait_until_up(probe, process, log, what)
             yield
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
 
 
 @pytest.fixture(scope="session")
