@@ -1,14 +1,18 @@
 """`bertless deploy azure`: the package goes to Azurite (a real Blob Storage emulator) through
 azure-storage-blob; the control-plane calls go to a STAND-IN for Azure Resource Manager, which has
-no emulator.
+no emulator, and, for Flex Consumption apps, for the app's Kudu (SCM) OneDeploy endpoint.
 
 The stand-in below is not Microsoft's service: it is a small http.server app answering the ARM
 calls a deploy makes (Microsoft.Web/sites 2023-12-01: get, config/web, config/appsettings/list,
 config/appsettings PUT, PATCH identity, syncfunctiontriggers, host/default/listkeys;
-Microsoft.Authorization/roleAssignments 2022-04-01 PUT) in their documented shapes, and CHECKING
-what it receives: the bearer token, the api-version, the body shapes, app settings as strings, a
-role assignment for the app's own identity at the container's scope. A request that breaks those
-rules is answered 400 and listed in `violations`, which every test asserts is empty.
+Microsoft.Authorization/roleAssignments 2022-04-01 PUT) and the OneDeploy calls (POST
+/api/publish, GET /api/deployments/ID, in the shapes azure-cli and azd use: see
+bertless.deploy.azure) in their documented shapes, and CHECKING what it receives: the bearer token,
+the api-version, the body shapes, app settings as strings, a role assignment for the app's own
+identity at the container's scope, a zip body with Content-Type application/zip and
+RemoteBuild=false, and no WEBSITE_RUN_FROM_PACKAGE on a Flex app. A request that breaks those rules
+is answered 400 and listed in `violations`, which every test asserts is empty. What it cannot show
+is how the real services behave beyond those shapes.
 """
 
 from __future__ import annotations
@@ -48,7 +52,8 @@ ROLE = re.compile(
 class ArmStandIn:
     """Azure Resource Manager, as far as a deploy uses it. Not Microsoft's code."""
 
-    def __init__(self, stack: str = "Python|3.12", flex: bool = False):
+    def __init__(self, stack: str = "Python|3.12", flex: str | None = None):
+        """`flex`: the Python version of a Flex Consumption app; None for Linux Consumption."""
         self.sites = {
             APP: {
                 "id": f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{GROUP}/providers/"
@@ -58,7 +63,11 @@ class ArmStandIn:
                 "location": "West Europe",
                 "properties": {
                     "defaultHostName": f"{APP}.azurewebsites.net",
-                    **({"functionAppConfig": {"deployment": {}}} if flex else {}),
+                    "hostNameSslStates": [
+                        {"name": f"{APP}.azurewebsites.net", "hostType": "Standard"},
+                        {"name": f"{APP}.scm.azurewebsites.net", "hostType": "Repository"},
+                    ],
+                    **({"functionAppConfig": flex_config(flex)} if flex else {}),
                 },
             }
         }
@@ -68,9 +77,21 @@ class ArmStandIn:
             "AzureWebJobsStorage__accountName": "x",
         }
         self.roles: dict[str, dict] = {}
+        self.flex = flex is not None
+        self.published: list[bytes] = []  # zips POSTed to OneDeploy
+        self.outcome = (4, "")  # what a OneDeploy deployment ends with: (status, status_text)
+        self.deployments: dict[str, list[int]] = {}  # id: statuses still to report
+
+    def serve_scm(self, url: str) -> None:
+        """Name this server as the app's SCM host, as ARM names the real one."""
+        states = self.sites[APP]["properties"]["hostNameSslStates"]
+        [scm] = [state for state in states if state["hostType"] == "Repository"]
+        scm["name"] = url.removeprefix("http://")
 
     def __call__(self, call: Call) -> tuple[int, object]:
         assert call.headers.get("authorization") == f"Bearer {TOKEN}", "no bearer token"
+        if call.path.startswith("/api/"):
+            return self.kudu(call)
         version = call.query.get("api-version", [""])[0]
         role = ROLE.fullmatch(call.path)
         if role:
@@ -97,6 +118,9 @@ class ArmStandIn:
                 properties = call.body.get("properties")
                 assert isinstance(properties, dict), "body must be {'properties': {...}}"
                 assert all(isinstance(v, str) for v in properties.values()), "settings are strings"
+                assert not (self.flex and "WEBSITE_RUN_FROM_PACKAGE" in properties), (
+                    "App setting WEBSITE_RUN_FROM_PACKAGE is not supported on Flex Consumption"
+                )
                 self.settings = properties
                 return 200, {"properties": properties}
             case "PATCH", "":
@@ -111,6 +135,24 @@ class ArmStandIn:
                 return 200, {**keys, "functionKeys": {"default": FUNCTION_KEY}}
         raise AssertionError(f"no such call: {call.method} {rest}")
 
+    def kudu(self, call: Call) -> tuple[int, object]:
+        """OneDeploy on the app's SCM host: the answer to a publish is the deployment id."""
+        assert self.flex, "OneDeploy is for Flex Consumption apps"
+        if call.method == "POST" and call.path == "/api/publish":
+            assert call.headers.get("content-type") == "application/zip", "Content-Type"
+            assert call.query.get("RemoteBuild") == ["false"], "RemoteBuild=false"
+            assert isinstance(call.body, bytes), "the zip as the body"
+            self.published.append(call.body)
+            deployment = str(uuid.uuid4())
+            self.deployments[deployment] = [1, 2, self.outcome[0]]  # building, deploying, done
+            return 202, deployment
+        deployment = call.path.removeprefix("/api/deployments/")
+        assert call.method == "GET" and deployment in self.deployments, f"no {call.path}"
+        statuses = self.deployments[deployment]
+        status = statuses.pop(0) if len(statuses) > 1 else statuses[0]
+        text = self.outcome[1] if status == self.outcome[0] else ""
+        return 200, {"id": deployment, "status": status, "status_text": text, "complete": False}
+
     def assign(self, role: re.Match, call: Call) -> tuple[int, object]:
         uuid.UUID(role["id"])  # the assignment name must be a GUID
         properties = call.body["properties"]
@@ -124,6 +166,21 @@ class ArmStandIn:
             return 409, {"error": {"code": "RoleAssignmentExists", "message": "exists"}}
         self.roles[role["id"]] = {"container": role["container"], **properties}
         return 201, {"id": call.path, "properties": properties}
+
+
+def flex_config(python: str) -> dict:
+    """`properties.functionAppConfig` of a Flex Consumption app (Microsoft.Web 2023-12-01)."""
+    return {
+        "deployment": {
+            "storage": {
+                "type": "blobContainer",
+                "value": "https://x.blob.core.windows.net/app-package",
+                "authentication": {"type": "SystemAssignedIdentity"},
+            }
+        },
+        "runtime": {"name": "python", "version": python},
+        "scaleAndConcurrency": {"maximumInstanceCount": 100, "instanceMemoryMB": 2048},
+    }
 
 
 class StandInCredential:
@@ -150,8 +207,28 @@ def arm(serve_stand_in):
     assert server.violations == []
 
 
+@pytest.fixture
+def flex(serve_stand_in, monkeypatch):
+    """A Flex Consumption app on Python 3.12, and no storage account: OneDeploy needs none."""
+    monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING", raising=False)
+    monkeypatch.setattr(azure, "POLL_S", 0.01)
+    monkeypatch.setattr(azure, "_default_credential", StandInCredential)
+    api = ArmStandIn(flex="3.12")
+    with serve_stand_in(api) as server:
+        api.serve_scm(server.url)
+        server.api = api
+        yield server
+    assert server.violations == []
+
+
 def options(**extra) -> azure.AzureOptions:
     return azure.AzureOptions(subscription=SUBSCRIPTION, resource_group=GROUP, **extra)
+
+
+def only_reads(server) -> bool:
+    """True when the only POSTs were the reads ARM spells POST: nothing was written."""
+    posts = [c.path.rsplit("/", 2)[-2:] for c in server.writes()]
+    return posts == [["appsettings", "list"], ["default", "listkeys"]]
 
 
 def deploy(artifact, server, **extra):
@@ -207,10 +284,7 @@ def test_second_deploy_of_same_artifact_changes_nothing(artifacts, arm, blob_env
     result = deploy(artifact, arm)
 
     assert not result.changed
-    assert [c.path.rsplit("/", 2)[-2:] for c in arm.writes()] == [
-        ["appsettings", "list"],
-        ["default", "listkeys"],
-    ]  # reads that ARM spells POST; nothing written
+    assert only_reads(arm)
     assert blob.get_blob_properties().etag == etag
     assert result.secret == FUNCTION_KEY
 
@@ -243,7 +317,7 @@ def test_public_sets_anonymous_and_fetches_no_key(artifacts, arm, blob_env):
     ("stand_in", "message"),
     [
         (ArmStandIn(stack="Python|3.11"), "runs Python|3.11 but the artifact is for Python 3.12"),
-        (ArmStandIn(flex=True), "is a Flex Consumption app"),
+        (ArmStandIn(flex="3.11"), "runs python|3.11 but the artifact is for Python 3.12"),
     ],
 )
 def test_an_app_that_cannot_run_the_artifact_is_refused_before_any_write(
@@ -299,3 +373,69 @@ def test_bad_input_is_one_sentence_before_any_request(
         )
     assert message in str(refused.value)
     assert recorder.calls == []
+
+
+def test_a_linux_consumption_app_without_a_storage_account_is_refused_before_any_write(
+    artifacts, arm, monkeypatch
+):
+    monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING", raising=False)
+    with pytest.raises(DeployError, match="pass --storage-account"):
+        deploy(artifacts("azure"), arm)
+    assert [c.path.rsplit("/", 1)[-1] for c in arm.writes()] == ["list"]  # the settings read
+
+
+def test_flex_deploy_publishes_the_zip_through_onedeploy_and_records_its_sha(artifacts, flex):
+    artifact = artifacts("azure")
+
+    result = deploy(artifact, flex, environment={"MODEL_TOKEN_LIMIT": "256"})
+
+    [publish] = [c for c in flex.calls if c.path == "/api/publish"]
+    assert publish.body == artifact.path.read_bytes()
+    assert publish.headers["content-type"] == "application/zip"
+    assert publish.headers["authorization"] == f"Bearer {TOKEN}"
+    assert publish.query["RemoteBuild"] == ["false"]
+    polls = [c for c in flex.calls if c.path.startswith("/api/deployments/")]
+    assert len(polls) == 3  # building, deploying, succeeded
+    settings = flex.api.settings
+    assert settings[ARTIFACT_SHA_SETTING] == artifact.sha256
+    assert settings["BERTLESS_PUBLIC"] == "0"
+    assert settings["MODEL_TOKEN_LIMIT"] == "256"
+    assert settings["FUNCTIONS_WORKER_RUNTIME"] == "python"  # the app's own settings are kept
+    assert not any(key.startswith("WEBSITE_RUN_FROM_PACKAGE") for key in settings)
+    assert flex.api.roles == {} and "identity" not in flex.api.sites[APP]  # no blob to grant
+    assert result.changed and result.secret == FUNCTION_KEY
+
+
+def test_flex_second_deploy_of_same_artifact_skips_the_upload(artifacts, flex):
+    artifact = artifacts("azure")
+    deploy(artifact, flex)
+    flex.calls.clear()
+
+    result = deploy(artifact, flex)
+
+    assert not result.changed
+    assert only_reads(flex)
+    assert len(flex.api.published) == 1
+
+
+def test_flex_changed_artifact_is_published_again(artifacts, flex):
+    first, second = artifacts("azure", b"v1"), artifacts("azure", b"v2")
+    deploy(first, flex)
+    result = deploy(second, flex)
+
+    assert flex.api.published == [first.path.read_bytes(), second.path.read_bytes()]
+    assert flex.api.settings[ARTIFACT_SHA_SETTING] == second.sha256
+    assert result.changed
+
+
+def test_flex_failed_deployment_is_a_deploy_error_with_the_platform_message(artifacts, flex):
+    artifact = artifacts("azure")
+    flex.api.outcome = (3, "Failed to upload because Azure Storage responded with Forbidden")
+
+    with pytest.raises(DeployError, match="deployment failed: Failed to upload because Azure"):
+        deploy(artifact, flex)
+
+    assert ARTIFACT_SHA_SETTING not in flex.api.settings  # so the next deploy publishes again
+    flex.api.outcome = (4, "")
+    assert deploy(artifact, flex).changed
+    assert len(flex.api.published) == 2

@@ -95,7 +95,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     azure.add_argument(
         "--storage-account",
         default=env("storage_account"),
-        help="for the package (or set AZURE_STORAGE_CONNECTION_STRING)",
+        help="Linux Consumption apps: where the package blob goes (or set "
+        "AZURE_STORAGE_CONNECTION_STRING); Flex Consumption apps need none",
     )
     azure.add_argument("--container", default=env("container", "bertless-deployments"))
     p.set_defaults(run=run)
