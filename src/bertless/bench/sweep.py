@@ -255,18 +255,16 @@ class BundleTarget(Target):
     def serving(
         self, setting: Emulation, limit: Callable[[], CpuLimit | None], concurrency: int
     ) -> Iterator[Endpoint]:
-        cpu = limit()
-        try:
-            with local_server(
+        with (
+            _cpu_share(limit) as cpu,
+            local_server(
                 self.path,
                 env={"BERTLESS_THREADS": str(setting.threads)},
                 wrapper=cpu.wrapper() if cpu else (),
                 timeout=300,
-            ) as url:
-                yield HttpEndpoint(url)
-        finally:
-            if cpu:
-                cpu.close()
+            ) as url,
+        ):
+            yield HttpEndpoint(url)
 
     def cold_starts(
         self,
@@ -276,14 +274,10 @@ class BundleTarget(Target):
         route: str,
         body: bytes,
     ) -> ColdStart | str:
-        cpu = limit()
-        try:
+        with _cpu_share(limit) as cpu:
             env = {**os.environ, "BERTLESS_THREADS": str(setting.threads)}
             wrapper = cpu.wrapper() if cpu else ()
             return bundle_cold_starts(str(self.path), count, route, body, env, wrapper)
-        finally:
-            if cpu:
-                cpu.close()
 
     def close(self) -> None:
         """Nothing outlives a size: each one's server stops when its block ends."""
@@ -344,19 +338,19 @@ class AwsArtifactTarget(Target):
     def serving(
         self, setting: Emulation, limit: Callable[[], CpuLimit | None], concurrency: int
     ) -> Iterator[Endpoint]:
-        cpus = [limit() for _ in range(concurrency)]  # one share per execution environment
-        environments = [ExecutionEnvironment(self.launch(setting, cpu)) for cpu in cpus]
-        try:
-            for environment in environments:
-                environment.start()
-            for environment in environments:
-                environment.wait_ready()
-            yield LambdaEndpoint(self.label, environments)
-        finally:
-            for environment in environments:
-                environment.close()
-            for cpu in filter(None, cpus):
-                cpu.close()
+        with contextlib.ExitStack() as stack:
+            # one CPU share per execution environment
+            cpus = [stack.enter_context(_cpu_share(limit)) for _ in range(concurrency)]
+            environments = [ExecutionEnvironment(self.launch(setting, cpu)) for cpu in cpus]
+            try:
+                for environment in environments:
+                    environment.start()
+                for environment in environments:
+                    environment.wait_ready()
+                yield LambdaEndpoint(self.label, environments)
+            finally:
+                for environment in environments:
+                    environment.close()
 
     def cold_starts(
         self,
@@ -366,12 +360,8 @@ class AwsArtifactTarget(Target):
         route: str,
         body: bytes,
     ) -> ColdStart | str:
-        cpu = limit()
-        try:
+        with _cpu_share(limit) as cpu:
             return lambda_cold_starts(self.launch(setting, cpu), count, route, body)
-        finally:
-            if cpu:
-                cpu.close()
 
     def close(self) -> None:
         shutil.rmtree(self._scratch, ignore_errors=True)
@@ -457,6 +447,17 @@ def _size(
         duration_source=source,
         cost=cost_report(duration, memory, arch, settings.requests_per_month) if duration else [],
     )
+
+
+@contextlib.contextmanager
+def _cpu_share(limit: Callable[[], CpuLimit | None]) -> Iterator[CpuLimit | None]:
+    """One CPU share (or None where no cgroup is writable) for the block, released after it."""
+    cpu = limit()
+    try:
+        yield cpu
+    finally:
+        if cpu:
+            cpu.close()
 
 
 def resolve_target(
