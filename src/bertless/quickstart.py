@@ -11,8 +11,6 @@ here the first time (a few minutes on two cores; later runs reuse it) and served
 from __future__ import annotations
 
 import json
-import statistics
-import time
 import urllib.request
 from pathlib import Path
 
@@ -20,6 +18,9 @@ from rich.console import Console
 from rich.table import Table
 
 from bertless.bench.cost import cost_report, render_cost_table
+from bertless.bench.latency import HttpEndpoint, measure
+from bertless.bench.texts import builtin_texts
+from bertless.core.errors import BertlessError
 from bertless.deploy.package import package
 from bertless.deploy.report import Report, render
 from bertless.local_server import local_server
@@ -49,14 +50,12 @@ SENTIMENT_SAMPLES = [
 ]
 
 
-def _post(url: str, path: str, body: dict) -> tuple[int, object, float]:
+def _post(url: str, path: str, body: dict) -> tuple[int, object]:
     request = urllib.request.Request(
         url + path, json.dumps(body).encode(), {"Content-Type": "application/json"}
     )
-    start = time.perf_counter()
     with urllib.request.urlopen(request, timeout=60) as response:
-        payload = json.loads(response.read())
-        return response.status, payload, (time.perf_counter() - start) * 1e3
+        return response.status, json.loads(response.read())
 
 
 def _summary(path: str, payload: object) -> str:
@@ -110,24 +109,24 @@ def quickstart(out: Path, port: int, requests: int, memory_mb: int, sentiment: b
         for column in ("route", "status", "answer"):
             table.add_column(column)
         for path, body in SAMPLES:
-            status, payload, _ = _post(url, path, body)
+            status, payload = _post(url, path, body)
             table.add_row(f"POST {path}", str(status), _summary(path, payload))
         console.print(table)
 
-        latencies = []
         with console.status(f"measuring {requests} batch-1 requests"):
-            for i in range(requests):
-                latencies.append(
-                    _post(url, "/embed", {"inputs": f"request {i} " * (i % 20 + 1)})[2]
-                )
+            result = measure(HttpEndpoint(url), "/embed", builtin_texts(), requests, 1, warmup=20)
 
-    q50 = statistics.median(latencies)
-    q99 = statistics.quantiles(latencies, n=100)[98]
+    client, server = result.client_ms, result.server_ms
+    if client is None or server is None:
+        raise BertlessError(f"bertless serve answered no /embed request: {result.error_sample}")
     console.print(
-        f"[green]4. latency[/] on this machine over HTTP: q50 {q50:.1f} ms, q99 {q99:.1f} ms "
-        f"({requests} requests)"
+        f"[green]4. latency[/] of batch-1 /embed over HTTP on this machine ({result.ok} of "
+        f"{requests} answered): q50 {client.q50:.1f} ms, q99 {client.q99:.1f} ms at the client; "
+        f"q50 {server.q50:.1f} ms in the server (Server-Timing), which is what a platform bills"
     )
-    console.print(render_cost_table(cost_report(q50, memory_mb, requests_per_month=1_000_000)))
+    console.print(
+        render_cost_table(cost_report(server.q50, memory_mb, requests_per_month=1_000_000))
+    )
     if sentiment:
         _sentiment(console, port)
     console.print("Next: `bertless serve`, `bertless deploy`, and the README for every command.")
@@ -147,7 +146,7 @@ def _sentiment(console: Console, port: int) -> None:
         console.print(render_models(built.rows, "the teacher, and the student that is served"))
         install(built.bundle, BUNDLE)
     with local_server(BUNDLE, port=port) as url:
-        status, payload, _ = _post(url, "/predict", {"inputs": SENTIMENT_SAMPLES})
+        status, payload = _post(url, "/predict", {"inputs": SENTIMENT_SAMPLES})
     table = Table(title=f"6. POST /predict to the sentiment classifier at {BUNDLE}: {status}")
     for column in ("text", "label", "score"):
         table.add_column(column)
