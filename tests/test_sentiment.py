@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from test_train import LABELS, tiny_bert
 
+from bertless import quickstart
 from bertless.core.service import Request, Service
+from bertless.local_server import free_port
 from bertless.models.commands import add_parsers
 from bertless.models.data import Labelled
 from bertless.models.sentiment import _silver, _split, build_sentiment, install, installed
@@ -118,3 +120,18 @@ def test_build_sentiment_defaults_to_the_paths_serve_and_the_readme_use():
         "build/bundles/sentiment",
     )
     assert args.student_layers == [3]
+
+
+def test_quickstart_reuses_an_installed_classifier_and_asks_it(
+    built, tmp_path, monkeypatch, capsys
+):
+    from rich.console import Console
+
+    _, result = built
+    monkeypatch.setattr(quickstart, "BUNDLE", install(result.bundle, tmp_path / "sentiment"))
+    quickstart._sentiment(Console(width=300), free_port())
+    shown = capsys.readouterr().out
+    assert "(built earlier; reused)" in shown
+    assert "POST /predict to the sentiment classifier" in shown and ": 200" in shown
+    for text in quickstart.SENTIMENT_SAMPLES:
+        assert text in shown
