@@ -20,7 +20,8 @@ from packaging.utils import parse_wheel_filename
 
 from bertless.deploy import limits
 from bertless.deploy.checks import check_glibc, check_zipped
-from bertless.deploy.package import package, read_artifact
+from bertless.deploy.layouts import LAYOUTS
+from bertless.deploy.package import _Entry, add_bytecode, bytecode_fits, package, read_artifact
 from bertless.deploy.package_command import add_parser, run
 from bertless.deploy.proof import find_interpreter
 from bertless.deploy.report import LimitError, PackagingError, Report
@@ -32,6 +33,8 @@ ENTRY_POINTS = {"aws": "lambda_function.handler", "gcp": "handle", "azure": "fun
 EMBEDDING_ROUTES = {"/embed", "/similarity", "/rerank", "/v1/embeddings", "/"}
 NEVER_SHIPPED = ("torch/", "transformers/", "huggingface_hub/", "hf_xet/", "fsspec/", "tqdm/")
 AWS_QUOTAS = re.escape(limits.AWS_QUOTAS)
+CACHE_TAG = "cpython-311"
+UNCHECKED_HASH = (0b01).to_bytes(4, "little")  # PEP 552 flags: hash-based, source not checked
 
 
 def names(artifact) -> list[str]:
@@ -123,16 +126,19 @@ def test_aws_zip_holds_the_entry_file_core_adapter_bundle_and_runtime_only(packa
     assert {"bundle/tokenizer.json", "bundle/bundle.json", "onnxruntime/__init__.py"} <= set(files)
     ours = [f for f in files if f.startswith("bertless/")]
     assert all(
-        f.startswith(("bertless/core/", "bertless/adapters/")) or f == "bertless/__init__.py"
+        f.startswith(("bertless/core/", "bertless/adapters/"))
+        or f in ("bertless/__init__.py", f"bertless/__pycache__/__init__.{CACHE_TAG}.pyc")
         for f in ours
     )
     assert not [
         f
         for f in ours
-        if f.startswith("bertless/adapters/") and "aws" not in f and not f.endswith("__init__.py")
+        if f.startswith("bertless/adapters/") and "aws" not in f and "/__init__." not in f
     ]
     assert not [f for f in files if f.startswith(NEVER_SHIPPED)]
-    assert not [f for f in files if "__pycache__" in f or "/tests/" in f or f.endswith(".h")]
+    assert not [f for f in files if "/tests/" in f or f.endswith(".h")]
+    # the only cached bytecode is the target's own, compiled at packaging time
+    assert not [f for f in files if "__pycache__" in f and not f.endswith(f".{CACHE_TAG}.pyc")]
     assert not [f for f in files if f.startswith("onnxruntime/") and "/transformers/" in f]
     assert not [f for f in files if f.endswith(".dist-info/RECORD")]
     entry = read(artifact, "lambda_function.py")
@@ -169,6 +175,63 @@ def test_aws_leaves_out_what_the_runtime_never_imports(packaged):
     assert {"huggingface-hub", "hf-xet", "fsspec", "tqdm", "sympy"} <= set(dropped)
     assert "tokenizer.json" in dropped["huggingface-hub"]["reason"]
     assert sum(d["unpacked_bytes"] for d in dropped.values()) > 20 * 2**20
+
+
+@pytest.mark.parametrize("cloud", ["aws", "azure"])
+def test_zip_ships_unchecked_hash_bytecode_of_the_target_python_and_the_proof_loads_it(
+    packaged, cloud
+):
+    artifact = packaged(cloud)
+    report = Report.read(artifact.report_path)
+    files = set(names(artifact))
+    sources = [f for f in files if f.endswith(".py")]
+
+    def pyc(source: str) -> str:
+        folder, _, file = source.rpartition("/")
+        return f"{folder}/__pycache__/{file[:-3]}.{CACHE_TAG}.pyc".lstrip("/")
+
+    assert report.bytecode["status"] == "included", report.bytecode["reason"]
+    assert report.bytecode["cache_tag"] == CACHE_TAG
+    assert [s for s in sources if pyc(s) not in files] == []
+    with zipfile.ZipFile(artifact.path) as archive:
+        headers = {name: archive.read(pyc(name))[:8] for name in sources}
+    assert {header[4:8] for header in headers.values()} == {UNCHECKED_HASH}
+    assert len({header[:4] for header in headers.values()}) == 1  # one Python's magic number
+    proof = report.proof
+    assert proof["imported_sources"] > 100
+    assert proof["precompiled"] == proof["imported_sources"], proof["reason"]
+
+
+def test_gcp_zip_ships_no_bytecode_the_platform_builds_its_own(packaged):
+    report = Report.read(packaged("gcp").report_path)
+
+    assert report.bytecode["status"] == "not shipped"
+    assert not [f for f in names(packaged("gcp")) if f.endswith(".pyc")]
+
+
+def test_bytecode_that_would_cross_the_unzipped_limit_is_left_out():
+    entries = [_Entry("handler.py", b"def handler(event, context):\n    return 1\n", "bertless")]
+    source = entries[0].size
+    said = []
+
+    kept, record = add_bytecode(LAYOUTS["aws"], entries, PYTHON, source + 10, said.append)
+
+    assert kept == entries
+    assert record["status"] == "left out" and "unzipped limit" in record["reason"]
+    assert record["files"] == 1 and record["bytes"] > 10
+    assert any("left out" in line for line in said)
+    assert bytecode_fits(90, 10, 100) and bytecode_fits(90, 10, None)
+    assert not bytecode_fits(91, 10, 100)
+
+
+def test_bytecode_is_skipped_without_the_target_python(monkeypatch):
+    monkeypatch.setattr("bertless.deploy.package.find_interpreter", lambda python: None)
+    entries = [_Entry("handler.py", b"x = 1\n", "bertless")]
+
+    kept, record = add_bytecode(LAYOUTS["aws"], entries, "3.13", None, lambda _: None)
+
+    assert kept == entries
+    assert record["status"] == "skipped" and "no CPython 3.13" in record["reason"]
 
 
 def test_gcp_source_zip_pins_exact_versions_and_leaves_installing_to_the_platform(packaged):

@@ -1,10 +1,16 @@
 """`bertless package`: one bundle → one zip per cloud, refused before upload if it breaks a limit.
 
 The order is cheapest refusal first: the runtime and CPU the platform offers, the bundle's own
-size, its measured memory; then the wheels for the target, the staged files and their size, the
-zip (sorted entries, fixed times and permissions: same inputs, same sha256), its size, the proof
-in a clean interpreter, and last the report beside the zip. A zip that fails a check or its proof
-is deleted, so nothing that would be refused can be uploaded by mistake.
+size, its measured memory; then the wheels for the target, the staged files with their bytecode
+and their size, the zip (sorted entries, fixed times and permissions: same inputs, same sha256),
+its size, the proof in a clean interpreter, and last the report beside the zip. A zip that fails
+a check or its proof is deleted, so nothing that would be refused can be uploaded by mistake.
+
+Where the platform imports straight from the unpacked zip (Lambda's read-only /var/task, Azure's
+mounted run-from-package folder), Python cannot write `__pycache__`, so every cold start would
+compile every module it imports from source; the zip ships `.pyc` compiled by the target's own
+CPython instead (for the default model, init falls from about 730 to 450 ms). Google installs the
+runtime itself and gets only bertless's few modules from the zip: nothing to gain there.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import posixpath
 import re
 import shutil
 import tempfile
@@ -19,6 +26,7 @@ import zipfile
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from bertless.core.bundle import MANIFEST_NAME, Bundle, load_bundle, sha256_file
 from bertless.deploy import limits
@@ -32,7 +40,7 @@ from bertless.deploy.checks import (
     memory_setting,
 )
 from bertless.deploy.layouts import BUNDLE_DIR, LAYOUTS, Layout
-from bertless.deploy.proof import Proof, skip_reason
+from bertless.deploy.proof import Proof, find_interpreter, precompile, skip_reason
 from bertless.deploy.proof import prove as run_proof
 from bertless.deploy.report import (
     Component,
@@ -133,8 +141,10 @@ def package(
     checks.append(check_glibc(platform, runtime, target, vendored))
 
     entries = _stage(layout, bundle_entries, vendored, [f"{w.name}=={w.version}" for w in shipped])
-    unzipped = sum(e.size for e in entries)
     caps = limits.package_limits(cloud)
+    cap = caps.unzipped.value if caps.unzipped is not None else None
+    entries, bytecode = add_bytecode(layout, entries, python, cap, say)
+    unzipped = sum(e.size for e in entries)
     if caps.unzipped is not None:
         checks.append(check_size(platform, "unzipped", unzipped, caps.unzipped))
 
@@ -178,6 +188,7 @@ def package(
         dropped=[vars(d) for d in dropped],
         downloaded=resolution.downloaded,
         proof=proof.as_dict(),
+        bytecode=bytecode,
     )
     report.write(final.with_suffix(".json"))
     return _artifact(report, final, final.with_suffix(".json"))
@@ -234,6 +245,74 @@ def _stage(
             )
         seen[entry.name] = entry
     return sorted(entries, key=lambda e: e.name)
+
+
+def add_bytecode(
+    layout: Layout,
+    entries: list[_Entry],
+    python: str,
+    unzipped_cap: int | None,
+    say: Progress,
+) -> tuple[list[_Entry], dict[str, Any]]:
+    """`entries` with a `.pyc` beside each `.py`, where the platform imports from the zip, and
+    what was done for the report; left out when it would cross the unzipped size limit."""
+    if layout.site_packages is None:
+        return entries, {
+            "status": "not shipped",
+            "reason": (
+                "the platform installs the runtime packages (and their bytecode) from "
+                "requirements.txt; the zip holds only bertless's own few modules"
+            ),
+        }
+    interpreter = find_interpreter(python)
+    if interpreter is None:
+        reason = (
+            f"no CPython {python} on this machine (PATH or pyenv) to compile with; every cold "
+            "start compiles the modules it imports"
+        )
+        say(f"bytecode skipped: {reason}")
+        return entries, {"status": "skipped", "reason": reason}
+    say(f"compiling bytecode with CPython {python}")
+    sources = [e for e in entries if e.name.endswith(".py")]
+    compiled = precompile(interpreter, [(e.name, e.source) for e in sources])
+    parts = {e.name: e.part for e in sources}
+    pycs = [
+        _Entry(_pyc_name(name, compiled.cache_tag), data, parts[name])
+        for name, data in compiled.compiled.items()
+    ]
+    unzipped, extra = sum(e.size for e in entries), sum(e.size for e in pycs)
+    record = {"cache_tag": compiled.cache_tag, "files": len(pycs), "bytes": extra}
+    if compiled.failed:
+        record["not_compiled"] = list(compiled.failed)
+    if not bytecode_fits(unzipped, extra, unzipped_cap):
+        reason = (
+            f"left out: {len(pycs)} .pyc ({megabytes(extra)}) would take the artifact from "
+            f"{megabytes(unzipped)} over the {megabytes(unzipped_cap or 0)} unzipped limit; "
+            "every cold start compiles the modules it imports"
+        )
+        say(f"bytecode {reason}")
+        return entries, {**record, "status": "left out", "reason": reason}
+    reason = (
+        f"{len(pycs)} modules precompiled by CPython {python} ({compiled.cache_tag}, "
+        f"unchecked-hash), {megabytes(extra)}"
+    )
+    if compiled.failed:
+        reason += f"; {len(compiled.failed)} files it cannot compile left as source"
+    return sorted([*entries, *pycs], key=lambda e: e.name), {
+        **record,
+        "status": "included",
+        "reason": reason,
+    }
+
+
+def bytecode_fits(unzipped: int, bytecode: int, cap: int | None) -> bool:
+    """Whether `bytecode` more bytes keep the artifact within its unzipped limit."""
+    return cap is None or unzipped + bytecode <= cap
+
+
+def _pyc_name(name: str, cache_tag: str) -> str:
+    folder, file = posixpath.split(name)
+    return posixpath.join(folder, "__pycache__", f"{file[:-3]}.{cache_tag}.pyc")
 
 
 def _write_zip(entries: Sequence[_Entry], path: Path) -> dict[str, int]:

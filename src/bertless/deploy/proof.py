@@ -5,9 +5,14 @@ no user or system site-packages) and that folder alone on `sys.path`, imports th
 and sends one request per route of the bundle's task through the platform's own adapter. What
 the build machine happens to have installed cannot hide a missing file that way.
 
+The proof runs with `-B` as well: Lambda's /var/task and Azure's mounted package are read-only,
+so a function only has the bytecode its zip ships, and the proof counts how many of the modules it
+imported from the artifact came from shipped `.pyc`.
+
 This file is also the program that interpreter runs (`python -I -S proof.py SPEC`), so it imports
-only the standard library at module scope. The peak-memory measurement lives here too: it is the
-other check that runs a subprocess against a bundle.
+only the standard library at module scope. The peak-memory measurement and the bytecode compiler
+(`precompile`, which must run in the target's own CPython: the `.pyc` magic number is per version)
+live here too: they are the other subprocesses that packaging runs.
 """
 
 from __future__ import annotations
@@ -54,9 +59,18 @@ class Proof:
     interpreter: str | None = None
     requests: tuple[dict[str, Any], ...] = ()
     modules: tuple[str, ...] = ()  # top-level packages the function imported from the artifact
+    imported_sources: int = 0  # modules the function imported from the zip's .py files
+    precompiled: int = 0  # of those, how many loaded the artifact's shipped .pyc
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Bytecode:
+    cache_tag: str  # "cpython-312": the interpreter's, in every .pyc's file name
+    compiled: dict[str, bytes]  # .pyc contents by the zip name of their .py
+    failed: tuple[str, ...]  # .py files the interpreter could not compile (left to fail at import)
 
 
 def find_interpreter(python: str) -> str | None:
@@ -136,7 +150,7 @@ def prove(
         spec_path.write_text(json.dumps(spec))
         env = {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C.UTF-8", "HOME": scratch}
         done = subprocess.run(
-            [interpreter, "-I", "-S", str(Path(__file__).resolve()), str(spec_path)],
+            [interpreter, "-I", "-S", "-B", str(Path(__file__).resolve()), str(spec_path)],
             capture_output=True,
             text=True,
             cwd=root,
@@ -160,13 +174,46 @@ def prove(
             else f"it imported {', '.join(result['outside'])} from outside the artifact"
         )
         raise PackagingError(f"the {cloud} artifact failed its proof in CPython {python}: {what}.")
+    imported, compiled = result["bytecode"]
     return Proof(
         "passed",
-        f"answered {len(result['requests'])} requests in a clean CPython {python}",
+        f"answered {len(result['requests'])} requests in a clean CPython {python}; "
+        f"{compiled} of the {imported} Python modules it imported from the zip loaded its .pyc",
         interpreter,
         tuple({k: r[k] for k in ("method", "path", "via", "status")} for r in result["requests"]),
         tuple(result["modules"]),
+        imported,
+        compiled,
     )
+
+
+def precompile(interpreter: str, sources: Sequence[tuple[str, Path | bytes]]) -> Bytecode:
+    """Compile each `(zip name, source)` with `interpreter` into an unchecked-hash `.pyc`.
+
+    Unchecked-hash (PEP 552): the runtime loads the `.pyc` without reading the source's mtime,
+    which a zip does not keep reliably, nor hashing the source; the zip name is the file name the
+    code carries, so the same sources always give the same bytes.
+    """
+    with tempfile.TemporaryDirectory(prefix="bertless-bytecode-") as scratch:
+        files = []
+        for index, (name, source) in enumerate(sources):
+            if isinstance(source, bytes):
+                path = Path(scratch) / f"{index}.py"
+                path.write_bytes(source)
+                source = path
+            files.append([name, str(source), str(Path(scratch) / f"{index}.pyc")])
+        spec_path = Path(scratch) / "compile.json"
+        spec_path.write_text(json.dumps(files))
+        done = subprocess.run(
+            [interpreter, "-I", "-S", str(Path(__file__).resolve()), "--compile", str(spec_path)],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        result = json.loads(_last_line(done, "compiling the artifact's bytecode failed"))
+        failed = set(result["failed"])
+        compiled = {name: Path(pyc).read_bytes() for name, _, pyc in files if name not in failed}
+    return Bytecode(result["cache_tag"], compiled, tuple(sorted(failed)))
 
 
 def measure_peak_memory(bundle: Path, threads: int) -> float:
@@ -175,7 +222,6 @@ def measure_peak_memory(bundle: Path, threads: int) -> float:
     The worst request is the largest batch the service accepts, every text at the model's
     maximum length. Measured in a fresh subprocess so this build's own memory is not counted.
     """
-    from bertless.deploy.report import PackagingError
 
     env = {**os.environ, "BERTLESS_THREADS": str(threads)}
     done = subprocess.run(
@@ -186,10 +232,17 @@ def measure_peak_memory(bundle: Path, threads: int) -> float:
         env=env,
         timeout=900,
     )
+    return float(_last_line(done, "measuring the bundle's memory failed"))
+
+
+def _last_line(done: subprocess.CompletedProcess, failure: str) -> str:
+    """What a run of this file printed last; if it failed, `failure` and its last error line."""
+    from bertless.deploy.report import PackagingError
+
     if done.returncode:
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise PackagingError(f"measuring the bundle's memory failed: {tail}")
-    return float(done.stdout.strip().splitlines()[-1])
+        raise PackagingError(f"{failure}: {tail}")
+    return done.stdout.strip().splitlines()[-1]
 
 
 def _measure(bundle: str) -> float:
@@ -226,15 +279,44 @@ def _answer(spec: dict[str, Any]) -> dict[str, Any]:
             )
     stdlib = {sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib")}
     modules, outside = set(), set()
+    imported = compiled = 0
     for name, module in list(sys.modules.items()):
         file = getattr(module, "__file__", None)
         if not file or name == "__main__":  # this program itself
             continue
         if any(file.startswith(d + os.sep) for d in inside):
             modules.add(name.partition(".")[0])
+            if file.endswith(".py") and file.startswith(str(root) + os.sep):
+                # run with -B: a .pyc beside the source can only be one the zip shipped
+                cached = getattr(module, "__cached__", None)
+                imported += 1
+                compiled += bool(cached and os.path.isfile(cached))
         elif not any(file.startswith(d + os.sep) for d in stdlib) or "-packages" in file:
             outside.add(name)
-    return {"requests": requests, "modules": sorted(modules), "outside": sorted(outside)}
+    return {
+        "requests": requests,
+        "modules": sorted(modules),
+        "outside": sorted(outside),
+        "bytecode": [imported, compiled],
+    }
+
+
+def _compile(files: list[list[str]]) -> dict[str, Any]:
+    import py_compile
+
+    failed = []
+    for name, source, pyc in files:
+        try:
+            py_compile.compile(
+                source,
+                cfile=pyc,
+                dfile=name,
+                doraise=True,
+                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+            )
+        except py_compile.PyCompileError:
+            failed.append(name)
+    return {"cache_tag": sys.implementation.cache_tag, "failed": failed}
 
 
 def _entry(entry_point: str) -> Any:
@@ -333,5 +415,7 @@ def _version(text: str) -> tuple[int, ...]:
 if __name__ == "__main__":
     if sys.argv[1] == "--measure":
         print(_measure(sys.argv[2]))
+    elif sys.argv[1] == "--compile":
+        print(json.dumps(_compile(json.loads(Path(sys.argv[2]).read_text()))))
     else:
         print(json.dumps(_answer(json.loads(Path(sys.argv[1]).read_text()))))

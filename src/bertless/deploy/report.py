@@ -76,6 +76,9 @@ class Report:
     dropped: list[dict[str, Any]]
     downloaded: int
     proof: dict[str, Any] = field(default_factory=dict)
+    # "included", "left out" (over the unzipped limit), "skipped" (no target CPython here) or
+    # "not shipped" (the platform compiles its own); why, and the .pyc's cache tag, count, size
+    bytecode: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -126,7 +129,7 @@ def warning_text(check: Check) -> str:
 
 
 def render(report: Report) -> list[Any]:
-    """Rich tables for the terminal: the space, then the limits; the CLI prints them."""
+    """Rich tables for the terminal (the space, then the limits) and the bytecode line."""
     from rich.table import Table
 
     space = Table(title=f"{report.file}: what takes the space", title_justify="left")
@@ -162,7 +165,9 @@ def render(report: Report) -> list[Any]:
             f"[{colour}]{check.status}[/]",
             check.source,
         )
-    return [space, limits]
+    bytecode = report.bytecode
+    lines = [f"bytecode {bytecode['status']}: {bytecode['reason']}"] if bytecode else []
+    return [space, limits, *lines]
 
 
 def _show(value: float | str, unit: str) -> str:
