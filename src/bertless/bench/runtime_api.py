@@ -349,7 +349,9 @@ class ExecutionEnvironment:
 
     def start(self) -> subprocess.Popen:
         launch = self.launch
-        command = [*launch.wrapper, launch.interpreter, "-I", "-S", "-c", LAUNCH, launch.handler]
+        # -B: /var/task is read-only on Lambda, so no run may leave bytecode for the next one
+        flags = ["-I", "-S", "-B"]
+        command = [*launch.wrapper, launch.interpreter, *flags, "-c", LAUNCH, launch.handler]
         with self._log.open("wb") as log:
             self.started = time.perf_counter()
             self.process = subprocess.Popen(
