@@ -1,7 +1,7 @@
 """Cold start: bertless's AWS artifact under awslambdaric vs sentence-transformers on PyTorch.
 
 bertless: the default model's AWS artifact (Python 3.12 Lambda layout), unzipped, started by the
-real Lambda runtime interface client in a clean `python3.12 -I -S` against bertless's local
+real Lambda runtime interface client in a clean `python3.12 -I -S -B` against bertless's local
 Runtime API stand-in (not Lambda: no VM, no code download), timed from process start to the
 first invocation's answer (init + first invocation, the phases Lambda reports).
 sentence-transformers: the same model folder in a fresh `python -I` of this environment
@@ -133,7 +133,7 @@ def compare(args: argparse.Namespace, scratch: Path) -> None:
     print("|---|---|---:|---:|")
     phases = ", ".join(f"{p} {median(bertless_runs, p):,.0f}" for p in ("init", "first answer"))
     print(
-        f"| bertless AWS artifact, awslambdaric (python{artifact.python} -I -S) | {phases} | "
+        f"| bertless AWS artifact, awslambdaric (python{artifact.python} -I -S -B) | {phases} | "
         f"{b_total:,.0f} | {b_total / s_total:.2f}x |"
     )
     phases = ", ".join(

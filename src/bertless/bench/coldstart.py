@@ -75,7 +75,7 @@ def lambda_cold_starts(launch: Launch, count: int, route: str, body: bytes) -> C
     """`count` fresh execution environments of an AWS artifact, each to its first answer."""
     result = ColdStart(
         method=(
-            "fresh awslambdaric process per run (python -I -S, unzipped artifact and the "
+            "fresh awslambdaric process per run (python -I -S -B, unzipped artifact and the "
             "runtime client on the path) against the local Runtime API stand-in; init = "
             "process start to the first /next call, first invocation = event sent to answer"
         ),
