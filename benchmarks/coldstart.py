@@ -3,7 +3,9 @@
 bertless: the default model's AWS artifact (Python 3.12 Lambda layout), unzipped, started by the
 real Lambda runtime interface client in a clean `python3.12 -I -S -B` against bertless's local
 Runtime API stand-in (not Lambda: no VM, no code download), timed from process start to the
-first invocation's answer (init + first invocation, the phases Lambda reports).
+first invocation's answer (init + first invocation, the phases Lambda reports). The same
+artifact runs a second time with its shipped `.pyc` deleted, to show what they save: with `-B`, as
+on Lambda's read-only /var/task, that copy compiles every module it imports on every cold start.
 sentence-transformers: the same model folder in a fresh `python -I` of this environment
 (PyTorch CPU): import, SentenceTransformer(...) load, first encode, timed from process start.
 
@@ -16,8 +18,10 @@ run by run so a noisy neighbour slows both alike; the table gives medians and th
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -98,6 +102,8 @@ def compare(args: argparse.Namespace, scratch: Path) -> None:
     root = scratch / "task"
     with zipfile.ZipFile(artifact.path) as archive:
         archive.extractall(root)
+    source_only = scratch / "task-without-pyc"
+    shutil.copytree(root, source_only, ignore=shutil.ignore_patterns("__pycache__"))
     launch = Launch(
         task_root=root,
         runtime_root=provision_runtime(artifact.python, artifact.arch),
@@ -108,12 +114,14 @@ def compare(args: argparse.Namespace, scratch: Path) -> None:
     )
     model = str(default_model_path())
     load_before = os.getloadavg()
-    bertless_runs, st_runs = [], []
+    bertless_runs, source_runs, st_runs = [], [], []
     for run in range(args.runs):
         bertless_runs.append(bertless_run(launch))
+        source_runs.append(bertless_run(dataclasses.replace(launch, task_root=source_only)))
         st_runs.append(st_run(model))
         print(
-            f"run {run + 1}: bertless {bertless_runs[-1]['total']:.0f} ms, "
+            f"run {run + 1}: bertless {bertless_runs[-1]['total']:.0f} ms, without its .pyc "
+            f"{source_runs[-1]['total']:.0f} ms, "
             f"sentence-transformers {st_runs[-1]['total']:.0f} ms",
             file=sys.stderr,
         )
@@ -122,7 +130,7 @@ def compare(args: argparse.Namespace, scratch: Path) -> None:
     def median(runs: list[dict[str, float]], phase: str) -> float:
         return statistics.median(r[phase] for r in runs)
 
-    b_total, s_total = median(bertless_runs, "total"), median(st_runs, "total")
+    s_total = median(st_runs, "total")
     print(
         f"\nCold start to the first answer, median of {args.runs} interleaved runs; "
         f"{os.cpu_count()} CPUs, load average {load_before[0]:.2f} before, "
@@ -131,11 +139,13 @@ def compare(args: argparse.Namespace, scratch: Path) -> None:
     )
     print("| | phases (median ms) | total ms | vs sentence-transformers |")
     print("|---|---|---:|---:|")
-    phases = ", ".join(f"{p} {median(bertless_runs, p):,.0f}" for p in ("init", "first answer"))
-    print(
-        f"| bertless AWS artifact, awslambdaric (python{artifact.python} -I -S -B) | {phases} | "
-        f"{b_total:,.0f} | {b_total / s_total:.2f}x |"
-    )
+    for name, runs in (("", bertless_runs), (" without its .pyc", source_runs)):
+        phases = ", ".join(f"{p} {median(runs, p):,.0f}" for p in ("init", "first answer"))
+        total = median(runs, "total")
+        print(
+            f"| bertless AWS artifact{name}, awslambdaric (python{artifact.python} -I -S -B) | "
+            f"{phases} | {total:,.0f} | {total / s_total:.2f}x |"
+        )
     phases = ", ".join(
         f"{p} {median(st_runs, p):,.0f}"
         for p in ("interpreter start", "import", "load", "first answer")

@@ -222,7 +222,6 @@ def measure_peak_memory(bundle: Path, threads: int) -> float:
     The worst request is the largest batch the service accepts, every text at the model's
     maximum length. Measured in a fresh subprocess so this build's own memory is not counted.
     """
-
     env = {**os.environ, "BERTLESS_THREADS": str(threads)}
     done = subprocess.run(
         # -P: this file's folder (deploy/, with aws.py and azure.py in it) stays off sys.path
