@@ -31,10 +31,10 @@ import zipfile
 from pathlib import Path
 
 from bertless.bench.latency import function_url_event
-from bertless.bench.runtime_api import ExecutionEnvironment, Launch, provision_runtime
-from bertless.deploy.package import package, read_artifact
-from bertless.deploy.proof import find_interpreter
+from bertless.local.runtime_api import ExecutionEnvironment, Launch, provision_runtime
 from bertless.models.checkpoint import default_model_path
+from bertless.packaging.package import package, read_artifact
+from bertless.packaging.proof import find_interpreter
 
 TEXT = "bertless starts a model on a function in a fraction of the time."
 ST_PROBE = r"""

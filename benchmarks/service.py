@@ -29,7 +29,7 @@ from common import mixed_texts, quantiles
 from bertless import Predictor
 from bertless.core.config import Config
 from bertless.core.service import Request, Service
-from bertless.local_server import local_server
+from bertless.local.server import local_server
 
 
 def main() -> None:

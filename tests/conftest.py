@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bertless.local_server import local_server
+from bertless.local.server import local_server
 from bertless.models.checkpoint import default_model_path
 from bertless.models.export import export
 
@@ -150,7 +150,7 @@ def packaged(request, tmp_path_factory):
     """`packaged(cloud, precision="fp32")`: the default model's artifact for a cloud, built once
     per session with `--python 3.11`, the Python this machine has, so every proof runs (on AWS
     that also means Amazon Linux 2 wheels, glibc 2.26). Wheels come from the user's wheel cache."""
-    from bertless.deploy.package import package
+    from bertless.packaging.package import package
 
     out = tmp_path_factory.mktemp("artifacts")
     fixtures = {"fp32": "minilm_bundle", "int8": "minilm_int8_bundle"}
@@ -172,7 +172,7 @@ def packaged(request, tmp_path_factory):
 def bench_aws_artifact(tmp_path_factory, minilm_bundle):
     """The default model packaged for Lambda's python3.12 (the package command's default), which
     `bertless bench` runs under awslambdaric; not proven here, the packaging tests prove theirs."""
-    from bertless.deploy.package import package
+    from bertless.packaging.package import package
 
     out = tmp_path_factory.mktemp("bench-artifacts")
     return package("aws", minilm_bundle, out, python="3.12", prove=False)

@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from bertless.local_server import free_port, stop
+from bertless.local.server import free_port, stop
 
 ENTRY_POINTS = {"aws": "lambda_function.handler", "gcp": "handle", "azure": "function_app.app"}
 # Azurite's documented, public development key: it opens nothing outside this machine.
@@ -40,7 +40,7 @@ AZURITE_KEY = (
 
 @dataclass(frozen=True)
 class LocalArtifact:
-    """Same shape as `bertless.deploy.package.Artifact`, for a zip built here in milliseconds."""
+    """Same shape as `bertless.packaging.package.Artifact`, for a zip built here in milliseconds."""
 
     cloud: str
     path: Path
@@ -98,7 +98,7 @@ class DeployCli:
         self.monkeypatch = monkeypatch
 
     def parse(self, argv: list[str]) -> argparse.Namespace:
-        from bertless.deploy import deploy_command
+        from bertless.cli import deploy as deploy_command
 
         top = argparse.ArgumentParser(prog="bertless")
         deploy_command.add_parser(top.add_subparsers(dest="command"))
@@ -106,7 +106,7 @@ class DeployCli:
 
     def __call__(self, artifact: LocalArtifact, argv: list[str]) -> int:
         """Parse and run, with the artifact handed in (packaging has tests of its own)."""
-        from bertless.deploy import deploy_command
+        from bertless.cli import deploy as deploy_command
 
         args = self.parse(argv)
         self.monkeypatch.setattr(deploy_command, "_artifact", lambda args, console: artifact)

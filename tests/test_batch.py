@@ -20,8 +20,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from bertless import Predictor
-from bertless.batch import command
 from bertless.batch.local import BatchError, parts_dir, score_file
+from bertless.cli import batch as command
 from bertless.core.errors import InputError
 
 pytestmark = pytest.mark.filterwarnings(

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from bertless.bench import command
 from bertless.bench.cost import cost_report, report_to_json
 from bertless.bench.latency import HttpEndpoint, _sigv4_signer, server_timing
 from bertless.bench.sweep import CpuLimit
 from bertless.bench.texts import builtin_texts
-from bertless.deploy import limits
+from bertless.cli import bench as command
+from bertless.platforms import limits
 
 pytest_plugins = ["deploy_fixtures"]
 

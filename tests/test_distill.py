@@ -12,8 +12,8 @@ import pytest
 from test_train import LABELS, review, tiny_bert
 
 from bertless import Predictor
+from bertless.cli.models import add_parsers
 from bertless.core.errors import InputError
-from bertless.models.commands import add_parsers
 from bertless.models.distill import Distilled, Teacher, distill, layers_to_keep
 from bertless.models.report import label_agreement, measure, render, similarity_quality, to_json
 

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from bertless.deploy import limits
+from bertless.platforms import limits
 
 ENV = "BERTLESS_AWS_DIRECT_UPLOAD_LIMIT_BYTES"
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")

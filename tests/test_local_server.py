@@ -7,7 +7,7 @@ import socket
 import pytest
 import requests
 
-from bertless.local_server import LocalServerError, local_server
+from bertless.local.server import LocalServerError, local_server
 
 
 def test_a_server_that_cannot_start_is_reported_with_its_own_words(minilm_bundle):

@@ -18,14 +18,14 @@ import onnxruntime
 import pytest
 from packaging.utils import parse_wheel_filename
 
-from bertless.deploy import limits
-from bertless.deploy.checks import check_glibc, check_zipped
-from bertless.deploy.layouts import LAYOUTS
-from bertless.deploy.package import _Entry, add_bytecode, bytecode_fits, package, read_artifact
-from bertless.deploy.package_command import add_parser, run
-from bertless.deploy.proof import find_interpreter
-from bertless.deploy.report import LimitError, PackagingError, Report
-from bertless.deploy.wheels import Target, glibc_needed
+from bertless.cli.package import add_parser, run
+from bertless.packaging.checks import check_glibc, check_zipped
+from bertless.packaging.layouts import LAYOUTS
+from bertless.packaging.package import _Entry, add_bytecode, bytecode_fits, package, read_artifact
+from bertless.packaging.proof import find_interpreter
+from bertless.packaging.report import LimitError, PackagingError, Report
+from bertless.packaging.wheels import Target, glibc_needed
+from bertless.platforms import limits
 
 PYTHON = "3.11"
 CLOUDS = ("aws", "gcp", "azure")
@@ -225,7 +225,7 @@ def test_bytecode_that_would_cross_the_unzipped_limit_is_left_out():
 
 
 def test_bytecode_is_skipped_without_the_target_python(monkeypatch):
-    monkeypatch.setattr("bertless.deploy.package.find_interpreter", lambda python: None)
+    monkeypatch.setattr("bertless.packaging.package.find_interpreter", lambda python: None)
     entries = [_Entry("handler.py", b"x = 1\n", "bertless")]
 
     kept, record = add_bytecode(LAYOUTS["aws"], entries, "3.13", None, lambda _: None)

@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 
 from bertless.bench.latency import function_url_event
-from bertless.bench.runtime_api import (
+from bertless.local.runtime_api import (
     ExecutionEnvironment,
     Launch,
     RuntimeApi,
     RuntimeApiError,
     provision_runtime,
 )
-from bertless.deploy.proof import find_interpreter
+from bertless.packaging.proof import find_interpreter
 
 HANDLERS = """
 import time

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from test_train import LABELS, tiny_bert
 
-from bertless import quickstart
+from bertless.cli import quickstart
+from bertless.cli.models import add_parsers
 from bertless.core.service import Request, Service
-from bertless.local_server import free_port
-from bertless.models.commands import add_parsers
+from bertless.local.server import free_port
 from bertless.models.data import Labelled
 from bertless.models.sentiment import _silver, _split, build_sentiment, install, installed
 

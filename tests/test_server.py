@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from bertless import Predictor
-from bertless.local_server import local_server
+from bertless.local.server import local_server
 
 JSON = {"Content-Type": "application/json"}
 

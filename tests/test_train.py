@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from bertless import Predictor
+from bertless.cli.models import add_parsers
 from bertless.core.errors import InputError
 from bertless.models import vader
 from bertless.models.batching import balanced_sample, length_batches
 from bertless.models.checkpoint import describe
-from bertless.models.commands import add_parsers
 from bertless.models.data import load_labelled, load_texts
 from bertless.models.train import train
 

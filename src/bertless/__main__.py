@@ -1,5 +1,5 @@
 import sys
 
-from bertless.cli import main
+from bertless.cli.main import main
 
 sys.exit(main())

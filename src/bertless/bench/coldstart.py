@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bertless.bench.latency import BenchError, HttpEndpoint, function_url_event
-from bertless.bench.runtime_api import ExecutionEnvironment, Launch, RuntimeApiError
+from bertless.local.runtime_api import ExecutionEnvironment, Launch, RuntimeApiError
 
 NONCE_VARIABLE = "BERTLESS_BENCH_NONCE"
 # Runs in the fresh interpreter; stdlib and bertless only. It prints one JSON line of wall-clock

@@ -1,4 +1,4 @@
-"""What a request costs on each cloud, priced from the figures in `bertless.deploy.limits`.
+"""What a request costs on each cloud, priced from the figures in `bertless.platforms.limits`.
 
 The list prices look alike; the billing rules are what differ. Lambda bills configured memory for
 the duration rounded up to 1 ms. Cloud Run functions bills vCPU-seconds and GiB-seconds in 100 ms
@@ -15,7 +15,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from bertless.deploy import limits
+from bertless.platforms import limits
 
 if TYPE_CHECKING:
     from rich.table import Table

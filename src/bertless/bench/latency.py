@@ -29,8 +29,8 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from bertless.bench.runtime_api import ExecutionEnvironment
 from bertless.core.errors import BertlessError
+from bertless.local.runtime_api import ExecutionEnvironment
 
 TIMEOUT_S = 300  # longer than any synchronous HTTP path of the clouds allows
 _SERVER_TIMING = re.compile(r"(?:^|,)\s*([\w-]+)[^,]*?;\s*dur=([\d.]+)")

@@ -48,9 +48,9 @@ from bertless.bench.latency import (
     task_route,
 )
 from bertless.bench.report import BenchReport, Emulation, SizeRun, TargetReport
-from bertless.bench.runtime_api import ExecutionEnvironment, Launch, provision_runtime
-from bertless.deploy import limits
-from bertless.local_server import local_server
+from bertless.local.runtime_api import ExecutionEnvironment, Launch, provision_runtime
+from bertless.local.server import local_server
+from bertless.platforms import limits
 
 CGROUP = Path("/sys/fs/cgroup")
 PERIOD_US = 100_000
@@ -289,8 +289,8 @@ class AwsArtifactTarget(Target):
     kind = "aws artifact"
 
     def __init__(self, path: Path, progress: Progress) -> None:
-        from bertless.deploy.package import read_artifact
-        from bertless.deploy.proof import find_interpreter, skip_reason
+        from bertless.packaging.package import read_artifact
+        from bertless.packaging.proof import find_interpreter, skip_reason
 
         self.artifact = artifact = read_artifact(Path(path))
         self.label = str(path)

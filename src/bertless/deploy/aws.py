@@ -24,7 +24,6 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bertless.deploy import limits, names
 from bertless.deploy.plan import (
     DeployError,
     Plan,
@@ -35,11 +34,12 @@ from bertless.deploy.plan import (
     check_artifact,
     smoke,
 )
+from bertless.platforms import limits, names
 
 if TYPE_CHECKING:
     import boto3
 
-    from bertless.deploy.package import Artifact
+    from bertless.packaging.package import Artifact
 
 ALIAS = "live"
 BASIC_EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"

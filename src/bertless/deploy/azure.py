@@ -56,7 +56,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from bertless.deploy import names
 from bertless.deploy.plan import (
     ARTIFACT_SHA_SETTING,
     DeployError,
@@ -68,13 +67,14 @@ from bertless.deploy.plan import (
     check_artifact,
     smoke,
 )
+from bertless.platforms import names
 
 if TYPE_CHECKING:
     import requests
     from azure.core.credentials import TokenCredential
     from azure.storage.blob import BlobServiceClient
 
-    from bertless.deploy.package import Artifact
+    from bertless.packaging.package import Artifact
 
 ARM = "https://management.azure.com"
 ARM_SCOPE = "https://management.azure.com/.default"

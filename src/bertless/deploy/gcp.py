@@ -23,7 +23,6 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bertless.deploy import limits, names
 from bertless.deploy.plan import (
     ARTIFACT_SHA_SETTING,
     DeployError,
@@ -35,11 +34,12 @@ from bertless.deploy.plan import (
     check_artifact,
     smoke,
 )
+from bertless.platforms import limits, names
 
 if TYPE_CHECKING:
     import google.auth.credentials
 
-    from bertless.deploy.package import Artifact
+    from bertless.packaging.package import Artifact
 
 FUNCTIONS_API = "https://cloudfunctions.googleapis.com"
 RUN_API = "https://run.googleapis.com"

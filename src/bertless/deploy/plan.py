@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bertless.core.errors import BertlessError
-from bertless.deploy import limits
+from bertless.platforms import limits
 
 if TYPE_CHECKING:
-    from bertless.deploy.package import Artifact
+    from bertless.packaging.package import Artifact
 
 log = logging.getLogger(__name__)
 

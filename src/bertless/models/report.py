@@ -6,7 +6,7 @@ models the Spearman correlation between the cosine similarities a model gives he
 and those its teacher gives, which says how well it keeps the teacher's sense of what is alike.
 Size: the bundle on disk and zipped. Speed: measured through the Predictor, the runtime a
 function serves with: one text per call (median), and texts per second in batches of 32. Fit:
-each platform's package caps, read from deploy/limits.py; only the bundle is counted here, and
+each platform's package caps, read from platforms/limits.py; only the bundle is counted here, and
 an artifact adds the runtime's wheels, so `bertless package` has the final word.
 """
 
@@ -24,8 +24,8 @@ import numpy as np
 
 from bertless.core.errors import InputError
 from bertless.core.predictor import Item, Predictor
-from bertless.deploy.limits import PLATFORMS, Figure, MiB, package_limits
 from bertless.models.data import Labelled
+from bertless.platforms.limits import PLATFORMS, Figure, MiB, package_limits
 
 SPEED_TEXTS = 64
 SIMILARITY_TEXTS = 300  # 44,850 pairs: plenty for a rank correlation, quick to embed

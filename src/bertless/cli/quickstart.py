@@ -21,12 +21,12 @@ from bertless.bench.cost import cost_report, render_cost_table
 from bertless.bench.latency import HttpEndpoint, measure
 from bertless.bench.texts import builtin_texts
 from bertless.core.errors import BertlessError
-from bertless.deploy.package import package
-from bertless.deploy.report import Report, render
-from bertless.local_server import local_server
+from bertless.local.server import local_server
 from bertless.models.export import export
 from bertless.models.report import render as render_models
 from bertless.models.sentiment import BUNDLE, WORK, build_sentiment, install, installed
+from bertless.packaging.package import package
+from bertless.packaging.report import Report, render
 
 CLOUDS = ("aws", "gcp", "azure")
 

@@ -15,11 +15,11 @@ from pathlib import Path
 
 from bertless.core.bundle import Bundle
 from bertless.core.config import Config
-from bertless.deploy import limits
-from bertless.deploy.limits import Figure, Platform
-from bertless.deploy.proof import measure_peak_memory
-from bertless.deploy.report import WARN_WITHIN, Check, LimitError, classify, megabytes
-from bertless.deploy.wheels import Target, glibc_needed
+from bertless.packaging.proof import measure_peak_memory
+from bertless.packaging.report import WARN_WITHIN, Check, LimitError, classify, megabytes
+from bertless.packaging.wheels import Target, glibc_needed
+from bertless.platforms import limits
+from bertless.platforms.limits import Figure, Platform
 
 Progress = Callable[[str], None]
 

@@ -408,8 +408,8 @@ def provision_runtime(
     """
     from importlib import metadata
 
-    from bertless.deploy import limits
-    from bertless.deploy.wheels import FALLBACK_GLIBC, Target, default_cache, install, resolve
+    from bertless.packaging.wheels import FALLBACK_GLIBC, Target, default_cache, install, resolve
+    from bertless.platforms import limits
 
     try:
         version = metadata.version("awslambdaric")

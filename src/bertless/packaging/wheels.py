@@ -35,7 +35,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from bertless.core.bundle import sha256_file
-from bertless.deploy.report import PackagingError
+from bertless.packaging.report import PackagingError
 
 Progress = Callable[[str], None]
 

@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from bertless.flags import env, env_flag
+from bertless.cli.env import env, env_flag
 from bertless.models.data import DATASET_SCHEME
 from bertless.models.sentiment import BUNDLE, WORK
 

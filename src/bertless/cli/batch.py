@@ -12,7 +12,7 @@ import importlib.util
 import time
 from typing import TYPE_CHECKING
 
-from bertless.flags import env, env_flag
+from bertless.cli.env import env, env_flag
 
 if TYPE_CHECKING:
     from bertless.batch.scoring import Summary

@@ -12,13 +12,13 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bertless.cli.env import env, env_flag
 from bertless.deploy.plan import Plan, PreflightError, Result, Target
-from bertless.flags import env, env_flag
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from bertless.deploy.package import Artifact
+    from bertless.packaging.package import Artifact
 
 CLOUDS = ("aws", "gcp", "azure")
 DEFAULT_OUT = "build/artifacts"
@@ -136,7 +136,7 @@ def _artifact(args: argparse.Namespace, console: Console) -> Artifact:
         raise PreflightError("nothing to deploy: name an artifact or a bundle directory")
     source = Path(args.source)
     if source.is_dir() and (source / "bundle.json").is_file():
-        from bertless.deploy.package import package
+        from bertless.packaging.package import package
 
         with console.status(f"packaging {source} for {args.cloud}") as status:
             return package(
@@ -149,7 +149,7 @@ def _artifact(args: argparse.Namespace, console: Console) -> Artifact:
                 progress=status.update,
             )
     if source.is_file():
-        from bertless.deploy.package import read_artifact
+        from bertless.packaging.package import read_artifact
 
         return read_artifact(source)
     raise PreflightError(f"{source} is neither an artifact nor a bundle directory (no bundle.json)")

@@ -121,7 +121,7 @@ def prove(
     `install(requirements_txt, folder)` puts the platform-installed packages into `folder` for
     clouds that install them at deploy (Google); it is None where the zip vendors everything.
     """
-    from bertless.deploy.report import PackagingError
+    from bertless.packaging.report import PackagingError
 
     interpreter = find_interpreter(python)
     if interpreter is None:
@@ -236,7 +236,7 @@ def measure_peak_memory(bundle: Path, threads: int) -> float:
 
 def _last_line(done: subprocess.CompletedProcess, failure: str) -> str:
     """What a run of this file printed last; if it failed, `failure` and its last error line."""
-    from bertless.deploy.report import PackagingError
+    from bertless.packaging.report import PackagingError
 
     if done.returncode:
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1]

@@ -1,4 +1,4 @@
-"""`bertless package {aws,gcp,azure} BUNDLE`: the CLI's glue to `bertless.deploy.package`.
+"""`bertless package {aws,gcp,azure} BUNDLE`: the CLI's glue to `bertless.packaging.package`.
 
 Every flag's default is the environment variable of the same name (`--memory` /
 `BERTLESS_MEMORY`), as functions-framework does, so a CI job can set them once.
@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bertless.deploy.layouts import LAYOUTS
-from bertless.flags import env, env_flag
+from bertless.cli.env import env, env_flag
+from bertless.packaging.layouts import LAYOUTS
 
 DEFAULT_OUT = "build/artifacts"
 
@@ -74,8 +74,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from bertless.deploy.package import package
-    from bertless.deploy.report import Report, render, warning_text
+    from bertless.packaging.package import package
+    from bertless.packaging.report import Report, render, warning_text
 
     console = Console()
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())

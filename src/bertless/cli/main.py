@@ -11,8 +11,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from bertless.cli.env import env, env_flag
 from bertless.core.errors import BertlessError
-from bertless.flags import env, env_flag
 
 DEFAULT_BUNDLE = Path("build/bundles/minilm")
 
@@ -79,7 +79,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from bertless.serve import serve
+    from bertless.local.serve import serve
 
     print(
         f"bertless: serving {args.bundle} on http://{args.host}:{args.port} "
@@ -105,7 +105,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_quickstart(args: argparse.Namespace) -> int:
-    from bertless.quickstart import quickstart
+    from bertless.cli.quickstart import quickstart
 
     return quickstart(
         Path(args.out),
@@ -140,31 +140,31 @@ def _add_quickstart(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_package(sub: argparse._SubParsersAction) -> None:
-    from bertless.deploy.package_command import add_parser
+    from bertless.cli.package import add_parser
 
     add_parser(sub)
 
 
 def _add_bench(sub: argparse._SubParsersAction) -> None:
-    from bertless.bench.command import add_parsers
+    from bertless.cli.bench import add_parsers
 
     add_parsers(sub)
 
 
 def _add_batch(sub: argparse._SubParsersAction) -> None:
-    from bertless.batch.command import add_parser
+    from bertless.cli.batch import add_parser
 
     add_parser(sub)
 
 
 def _add_models(sub: argparse._SubParsersAction) -> None:
-    from bertless.models.commands import add_parsers
+    from bertless.cli.models import add_parsers
 
     add_parsers(sub)
 
 
 def _add_deploy(sub: argparse._SubParsersAction) -> None:
-    from bertless.deploy.deploy_command import add_parser
+    from bertless.cli.deploy import add_parser
 
     add_parser(sub)
 

@@ -29,8 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bertless.core.bundle import MANIFEST_NAME, Bundle, load_bundle, sha256_file
-from bertless.deploy import limits
-from bertless.deploy.checks import (
+from bertless.packaging.checks import (
     check_arch,
     check_bundle_alone,
     check_glibc,
@@ -39,16 +38,16 @@ from bertless.deploy.checks import (
     check_zipped,
     memory_setting,
 )
-from bertless.deploy.layouts import BUNDLE_DIR, LAYOUTS, Layout
-from bertless.deploy.proof import Proof, find_interpreter, precompile, skip_reason
-from bertless.deploy.proof import prove as run_proof
-from bertless.deploy.report import (
+from bertless.packaging.layouts import BUNDLE_DIR, LAYOUTS, Layout
+from bertless.packaging.proof import Proof, find_interpreter, precompile, skip_reason
+from bertless.packaging.proof import prove as run_proof
+from bertless.packaging.report import (
     Component,
     PackagingError,
     Report,
     megabytes,
 )
-from bertless.deploy.wheels import (
+from bertless.packaging.wheels import (
     FALLBACK_GLIBC,
     Target,
     default_cache,
@@ -58,6 +57,7 @@ from bertless.deploy.wheels import (
     runtime_requirements,
     vendored_files,
 )
+from bertless.platforms import limits
 
 Progress = Callable[[str], None]
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip can hold: no build clock in the bytes

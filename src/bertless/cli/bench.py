@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 
 from bertless.bench.cost import DEFAULT_VM, cost_report, render_cost_table, report_to_json
-from bertless.deploy import limits
-from bertless.flags import env
+from bertless.cli.env import env
+from bertless.platforms import limits
 
 
 def _sizes(text: str) -> list[int]:
@@ -175,7 +175,7 @@ def _add_cost(sub: argparse._SubParsersAction) -> None:
         help="Price a request duration and memory size on every cloud, without measuring.",
         description="The cost model alone: billed units, price per million requests and a "
         "month's bill with and without the free tier, for AWS Lambda, Cloud Run functions "
-        "and Azure Functions, from the sourced prices in bertless.deploy.limits.",
+        "and Azure Functions, from the sourced prices in bertless.platforms.limits.",
     )
     duration = env("duration_ms")
     p.add_argument(

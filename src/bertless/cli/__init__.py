@@ -1,0 +1,1 @@
+"""`bertless ...`: one module per command; each parses its flags and calls the parts."""

@@ -1,0 +1,1 @@
+"""Build time: a bundle becomes a per-cloud artifact, checked against the limits and proven."""
