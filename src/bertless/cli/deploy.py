@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bertless.cli.env import env, env_flag
-from bertless.deploy.plan import Plan, PreflightError, Result, Target
+from bertless.deploy.plan import Deployer, Plan, PreflightError, Result, Target
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -103,8 +103,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Deploy (or with --dry-run, plan) and print what happened; errors propagate to the CLI."""
+    """Plan from the cloud's state, show the plan, and (unless --dry-run) carry it out."""
     from rich.console import Console
+
+    from bertless.deploy.plan import Apply, Show, deploy
 
     console = Console()
     if not args.name:
@@ -120,13 +122,18 @@ def run(args: argparse.Namespace) -> int:
         smoke=args.smoke,
         environment=_environment(args.env),
     )
-    client, options = _client(args)
-    if args.dry_run:
-        _print_plan(console, client.plan(artifact, target, options), dry_run=True)
-        return 0
+    executor = Show() if args.dry_run else Apply()
     with console.status(f"deploying {target.name} to {args.cloud}") as status:
-        result = client.deploy(artifact, target, options, progress=status.update)
-    _print_result(console, result)
+        result = deploy(
+            _deployer(args),
+            artifact,
+            target,
+            executor,
+            say=status.update,
+            shown=lambda plan: _print_plan(console, plan, dry_run=executor.dry_run),
+        )
+    if result is not None:
+        _print_result(console, result)
     return 0
 
 
@@ -165,23 +172,25 @@ def _environment(pairs: list[str]) -> dict[str, str]:
     return environment
 
 
-def _client(args: argparse.Namespace) -> tuple[Any, Any]:
-    """The cloud's module and its options, imported only for the cloud asked for."""
+def _deployer(args: argparse.Namespace) -> Deployer:
+    """The cloud's deploy client, imported only for the cloud asked for."""
     if args.cloud == "aws":
-        from bertless.deploy import aws
+        from bertless.deploy.aws import AwsDeployer, AwsOptions
 
-        return aws, aws.AwsOptions(role_arn=args.role_arn, bucket=args.bucket)
+        return AwsDeployer(AwsOptions(role_arn=args.role_arn, bucket=args.bucket))
     if args.cloud == "gcp":
-        from bertless.deploy import gcp
+        from bertless.deploy.gcp import GcpDeployer, GcpOptions
 
-        return gcp, gcp.GcpOptions(project=args.project)
-    from bertless.deploy import azure
+        return GcpDeployer(GcpOptions(project=args.project))
+    from bertless.deploy.azure import AzureDeployer, AzureOptions
 
-    return azure, azure.AzureOptions(
-        subscription=args.subscription,
-        resource_group=args.resource_group,
-        storage_account=args.storage_account,
-        container=args.container,
+    return AzureDeployer(
+        AzureOptions(
+            subscription=args.subscription,
+            resource_group=args.resource_group,
+            storage_account=args.storage_account,
+            container=args.container,
+        )
     )
 
 
@@ -202,7 +211,6 @@ def _print_plan(console: Console, plan: Plan, dry_run: bool = False) -> None:
 
 
 def _print_result(console: Console, result: Result) -> None:
-    _print_plan(console, result.plan)
     if result.changed:
         version = f" (version {result.version})" if result.version else ""
         console.print(f"[green]deployed[/] {result.plan.name}{version}")

@@ -1,8 +1,13 @@
-"""What a deploy will do, what it did, and the checks every cloud shares.
+"""A deploy is a plan computed from the cloud's current state, then carried out step by step.
 
-A deploy is a list of steps. `--dry-run` prints the steps a deploy *would* take without reading or
-writing anything in the cloud, so the same types describe the plan and the result; the result
-also says whether anything changed, so a repeated deploy can say "unchanged".
+Each cloud's planner reads what is there with read-only calls and returns a `Plan`: the steps that
+bring the cloud to what the artifact and the flags ask for, "unchanged" included. An executor
+then takes the plan: `Apply` runs every step's action in order, `Show` runs none, which is all a
+`--dry-run` is. Because both take the same plan, the plan shown is the plan executed (the shape
+of Chalice's planner and executors, and of Terraform's plan and apply).
+
+A step's action may need what an earlier one made (a role's ARN, an upload's storage location):
+each cloud's deployer keeps those on itself, so a plan is a list of bound methods and text.
 """
 
 from __future__ import annotations
@@ -10,20 +15,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from bertless.core.errors import BertlessError
-from bertless.platforms import limits
 
 if TYPE_CHECKING:
     from bertless.packaging.package import Artifact
 
 log = logging.getLogger(__name__)
 
+Say = Callable[[str], None]
+"""Shows what is happening now (a spinner's text); the deploy never depends on it."""
+
 ARTIFACT_SHA_SETTING = "BERTLESS_ARTIFACT_SHA256"
 """The setting that carries the artifact's sha256 where a platform keeps no code hash of its own."""
 
-Progress = Callable[[str], None]
+ACTIONS = ("create", "update", "upload", "open", "close", "unchanged")
+WRITES = ("create", "update", "upload", "open", "close")
 
 
 class DeployError(BertlessError):
@@ -57,31 +65,53 @@ class Target:
 
 @dataclass(frozen=True)
 class Step:
-    """One thing a deploy creates, updates, uploads or leaves alone."""
+    """One thing a deploy creates, updates, uploads, opens, closes or leaves alone.
 
-    action: str  # create, update, upload, unchanged, open, close, delete, check
+    Two steps are equal when they read the same: the action is how it is done, not what.
+    """
+
+    action: str  # one of ACTIONS
     what: str
     detail: str = ""
     size: int | None = None
+    run: Callable[[], object] | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise ValueError(f"unknown step action {self.action!r}")
+        if (self.run is None) != (self.action == "unchanged"):
+            raise ValueError(f"step {self.what!r}: only an unchanged step has nothing to run")
+
+    def __str__(self) -> str:
+        return " ".join(part for part in (self.action, self.what, self.detail) if part)
 
 
 @dataclass
 class Plan:
-    """The steps of one deploy; a dry run prints it, a real deploy fills it as it goes."""
+    """The steps that take a cloud from what it has to what the deploy asks for."""
 
     cloud: str
     name: str
     region: str
     steps: list[Step] = field(default_factory=list)
 
-    def add(self, action: str, what: str, detail: str = "", size: int | None = None) -> None:
-        self.steps.append(Step(action, what, detail, size))
-        log.info("%s %s %s", action, what, detail)
+    def add(
+        self,
+        action: str,
+        what: str,
+        detail: str = "",
+        size: int | None = None,
+        run: Callable[[], object] | None = None,
+    ) -> None:
+        self.steps.append(Step(action, what, detail, size, run))
+
+    def unchanged(self, what: str, detail: str = "") -> None:
+        self.add("unchanged", what, detail)
 
     @property
     def changed(self) -> bool:
-        """True when any step wrote to the cloud."""
-        return any(step.action not in ("unchanged", "check") for step in self.steps)
+        """True when carrying the plan out writes anything to the cloud."""
+        return any(step.action in WRITES for step in self.steps)
 
 
 @dataclass
@@ -89,7 +119,7 @@ class Result:
     """A finished deploy. `secret` is shown once to the user and never logged or stored."""
 
     plan: Plan
-    url: str | None
+    url: str
     version: str | None = None
     auth: str = ""
     notes: list[str] = field(default_factory=list)
@@ -101,37 +131,58 @@ class Result:
         return self.plan.changed
 
 
-def check_artifact(artifact: Artifact, cloud: str, memory_mb: int | None) -> int:
-    """Refuse an artifact built for another cloud or runtime; return the memory to deploy with."""
-    if artifact.cloud != cloud:
-        raise PreflightError(
-            f"{artifact.path.name} was packaged for {artifact.cloud}, not {cloud}; "
-            f"run `bertless package {cloud} BUNDLE` first"
-        )
-    try:
-        limits.require_runtime(cloud, artifact.python)
-        memory = memory_mb if memory_mb is not None else artifact.memory_mb
-        limits.check_memory(cloud, memory)
-    except (limits.UnsupportedRuntimeError, limits.OutOfRangeError) as error:
-        raise PreflightError(str(error)) from None
-    if not artifact.path.is_file():
-        raise PreflightError(f"artifact {artifact.path} does not exist")
-    return memory
+class Deployer(Protocol):
+    """What every cloud's deploy client offers; `deploy()` below is the only caller.
 
-
-def smoke(url: str, headers: Mapping[str, str] | None = None, timeout_s: float = 60) -> None:
-    """GET `/health` on a fresh deploy, so a function that cannot load its model fails the deploy.
-
-    The first request to a new function is a cold start, hence the long timeout.
+    `plan` sends read-only requests and nothing else; `finish` runs after the plan was carried
+    out and reads what a user needs (the URL, the version, a key) and smoke-tests it.
     """
-    import requests
 
-    health = url.rstrip("/") + "/health"
-    try:
-        response = requests.get(health, headers=dict(headers or {}), timeout=timeout_s)
-    except requests.RequestException as error:
-        raise SmokeError(f"smoke request to {health} failed: {error}") from None
-    if response.status_code != 200:
-        raise SmokeError(
-            f"smoke request to {health} answered {response.status_code}: {response.text[:200]}"
-        )
+    cloud: str
+
+    def plan(self, artifact: Artifact, target: Target, say: Say) -> Plan: ...
+
+    def finish(self, plan: Plan, target: Target, say: Say) -> Result: ...
+
+
+class Apply:
+    """Carries a plan out, one step after another; a failing step stops the rest."""
+
+    dry_run = False
+
+    def execute(self, plan: Plan, say: Say) -> None:
+        for step in plan.steps:
+            if step.run is not None:
+                say(str(step))
+                log.info("%s", step)
+                step.run()
+
+
+class Show:
+    """Carries nothing out: the executor of `--dry-run`."""
+
+    dry_run = True
+
+    def execute(self, plan: Plan, say: Say) -> None:
+        return None
+
+
+Executor = Apply | Show
+
+
+def deploy(
+    deployer: Deployer,
+    artifact: Artifact,
+    target: Target,
+    executor: Executor,
+    say: Say = lambda _: None,
+    shown: Callable[[Plan], None] = lambda _: None,
+) -> Result | None:
+    """Plan from the cloud's state, show the plan, carry it out; None for a dry run."""
+    say(f"reading {target.name} on {deployer.cloud}")
+    plan = deployer.plan(artifact, target, say)
+    shown(plan)
+    executor.execute(plan, say)
+    if executor.dry_run:
+        return None
+    return deployer.finish(plan, target, say)

@@ -26,6 +26,9 @@ GCP_REGIONS_SOURCE = "https://cloud.google.com/functions/docs/locations"
 AZURE_REGIONS_SOURCE = "https://learn.microsoft.com/azure/reliability/regions-list"
 READ_ON = "2026-11-23"
 
+LAMBDA_ALIAS = "live"
+"""The alias `bertless deploy aws` moves to each new version; Function URLs and benchmarks use it."""
+
 # Lambda: 1-64 letters, digits, hyphens, underscores (the unqualified function name).
 _LAMBDA_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # Cloud Functions v2 function id: 4-63 of [a-z0-9-]; it also names the Cloud Run service, which
