@@ -27,7 +27,7 @@ AZURE_REGIONS_SOURCE = "https://learn.microsoft.com/azure/reliability/regions-li
 READ_ON = "2026-11-23"
 
 LAMBDA_ALIAS = "live"
-"""The alias `bertless deploy aws` moves to each new version; Function URLs and benchmarks use it."""
+"""The alias `bertless deploy aws` moves to each new version; its Function URL and bench use it."""
 
 # Lambda: 1-64 letters, digits, hyphens, underscores (the unqualified function name).
 _LAMBDA_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
