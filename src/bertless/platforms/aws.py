@@ -1,0 +1,169 @@
+"""AWS Lambda's limits, runtimes and prices, and the EC2 machines its cost is held against."""
+
+from __future__ import annotations
+
+from bertless.platforms.records import (
+    READ_ON,
+    GiB,
+    MiB,
+    PackageLimits,
+    Platform,
+    Pricing,
+    Runtime,
+    VcpuScaling,
+    VmPrice,
+    fig,
+)
+
+# --- AWS Lambda -------------------------------------------------------------------------------
+AWS_QUOTAS = "https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html"
+AWS_INVOKE = "https://docs.aws.amazon.com/lambda/latest/dg/API_Invoke.html"
+AWS_STREAMING = (
+    "https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/lambda/"
+    "aws.sdk.kotlin.services.lambda.model/-function-url-config/invoke-mode.html"
+)
+AWS_MEMORY = "https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html"
+AWS_PYTHON = "https://docs.aws.amazon.com/lambda/latest/dg/lambda-python.html"
+AWS_PRICING = "https://aws.amazon.com/lambda/pricing/"
+AWS_PRICING_COPY = "https://cloudchipr.com/blog/aws-lambda-pricing"
+_AWS_PRICE_NOTE = (
+    "us-east-1, first pricing tier; unconfirmed: read from third-party copies (cloudchipr.com, "
+    "git.mcrn.ar) that agree: the stored copy of aws.amazon.com/lambda/pricing shows no figures"
+)
+_AL2023 = "Amazon Linux 2023"
+
+AWS = Platform(
+    key="aws",
+    name="AWS Lambda",
+    package=PackageLimits(
+        zip_direct_upload=fig(
+            50 * MiB, "bytes", AWS_QUOTAS, "zipped, uploaded through the API; larger goes via S3"
+        ),
+        unzipped=fig(
+            250 * MiB, "bytes", AWS_QUOTAS, "function plus all layers, extracted (262144000)"
+        ),
+        via_object_storage=fig(
+            250 * MiB,
+            "bytes",
+            AWS_QUOTAS,
+            "an S3 upload lifts only the 50 MB zipped cap; the unzipped cap still binds",
+        ),
+        container_image=fig(10 * GiB, "bytes", AWS_QUOTAS, "uncompressed, all layers"),
+    ),
+    memory_min_mb=fig(128, "MB", AWS_QUOTAS),
+    memory_max_mb=fig(10240, "MB", AWS_QUOTAS),
+    memory_step_mb=fig(1, "MB", AWS_QUOTAS),
+    vcpus=VcpuScaling(
+        points=((1769, 1.0), (10240, 6.0)),
+        proportional=True,
+        source=AWS_MEMORY,
+        read_on=READ_ON,
+        note=(
+            "1,769 MB = 1 vCPU read from the de/es/fr/zh copies of the page; unconfirmed: "
+            "10,240 MB = 6 vCPUs is from the launch post (aws.amazon.com/blogs/aws/new-for-aws-"
+            "lambda-functions-with-up-to-10-gb-of-memory-and-6-vcpus) as quoted by a maintainer "
+            "in aws/aws-lambda-rust-runtime#440; between the points this is a CPU share, "
+            "interpolated linearly: the visible core count differs (rwnx/lambda-cpuinfo)"
+        ),
+    ),
+    timeout_s=fig(900, "s", AWS_QUOTAS, "API Gateway ends HTTP requests sooner (29-30 s)"),
+    request_bytes=fig(
+        6 * MiB, "bytes", AWS_INVOKE, "synchronous invoke and Function URL; asynchronous: 1 MB"
+    ),
+    response_bytes=fig(
+        6 * MiB,
+        "bytes",
+        AWS_INVOKE,
+        "buffered; a RESPONSE_STREAM Function URL allows 200 MB (" + AWS_STREAMING + ")",
+    ),
+    runtimes=(
+        Runtime(
+            identifier="python3.11",
+            python="3.11",
+            os="Amazon Linux 2",
+            glibc="2.26",
+            deprecated_on="2027-06-30",
+            blocked_on="2027-07-31",
+            source=AWS_PYTHON,
+            read_on=READ_ON,
+            note=(
+                "unconfirmed: the stored copy cut off before this row; dates and OS carried "
+                "over from platform-limits.md; glibc is the Amazon Linux 2 release's"
+            ),
+        ),
+        Runtime(
+            identifier="python3.12",
+            python="3.12",
+            os=_AL2023,
+            glibc="2.34",
+            deprecated_on="2028-10-31",
+            blocked_on="2028-11-30",
+            source=AWS_PYTHON,
+            read_on=READ_ON,
+            note="updates blocked from 2029-01-10; glibc is the AL2023 release's",
+        ),
+        Runtime(
+            identifier="python3.13",
+            python="3.13",
+            os=_AL2023,
+            glibc="2.34",
+            deprecated_on="2029-06-30",
+            blocked_on="2029-07-31",
+            source=AWS_PYTHON,
+            read_on=READ_ON,
+            note="updates blocked from 2029-08-31; glibc is the AL2023 release's",
+        ),
+        Runtime(
+            identifier="python3.14",
+            python="3.14",
+            os=_AL2023,
+            glibc="2.34",
+            source="https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html",
+            read_on=READ_ON,
+            note="listed as a runtime identifier; deprecation dates unconfirmed",
+        ),
+    ),
+    architectures=fig(("x86_64", "arm64"), "architectures", AWS_PRICING),
+    pricing=Pricing(
+        per_gb_second=fig(0.0000166667, "USD/GB-second", AWS_PRICING_COPY, _AWS_PRICE_NOTE),
+        per_gb_second_arm64=fig(
+            0.0000133334, "USD/GB-second", AWS_PRICING_COPY, "arm64; " + _AWS_PRICE_NOTE
+        ),
+        per_million_requests=fig(0.20, "USD/1M requests", AWS_PRICING_COPY, _AWS_PRICE_NOTE),
+        billing_step_ms=fig(1, "ms", AWS_PRICING, "duration rounded up to the nearest 1 ms"),
+        min_billed_ms=fig(1, "ms", AWS_PRICING),
+        free_requests=fig(1_000_000, "requests/month", AWS_PRICING_COPY, "per account"),
+        free_gb_seconds=fig(
+            400_000, "GB-seconds/month", AWS_PRICING_COPY, "per account, x86_64 and arm64 together"
+        ),
+    ),
+)
+
+EC2_PRICING = "https://aws.amazon.com/ec2/pricing/on-demand/"
+_EC2_NOTE = (
+    "Linux on demand, us-east-1; unconfirmed: no stored copy showed this price, value as last "
+    "known; verify before relying on it"
+)
+VMS: dict[str, VmPrice] = {
+    "t4g.nano": VmPrice(
+        name="t4g.nano",
+        region="us-east-1",
+        vcpus=2,
+        memory_mb=512,
+        usd_per_hour=0.0042,
+        source=EC2_PRICING,
+        read_on=READ_ON,
+        note=_EC2_NOTE,
+    ),
+    "t3.micro": VmPrice(
+        name="t3.micro",
+        region="us-east-1",
+        vcpus=2,
+        memory_mb=1024,
+        usd_per_hour=0.0104,
+        source=EC2_PRICING,
+        read_on=READ_ON,
+        note=_EC2_NOTE,
+    ),
+}
+"""The cheapest always-on machines, for the monthly comparison."""
