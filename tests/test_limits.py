@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from bertless.platforms import limits
+from bertless.platforms import limits, names
 
 ENV = "BERTLESS_AWS_DIRECT_UPLOAD_LIMIT_BYTES"
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -173,3 +173,22 @@ def test_records_are_frozen():
 def test_unknown_vm_names_the_known_ones():
     with pytest.raises(limits.UnknownPlatformError, match=r"t4g\.nano"):
         limits.get_vm("m5.large")
+
+
+def test_a_name_the_platform_refuses_is_a_value_error_naming_the_rule():
+    with pytest.raises(names.InvalidNameError, match=r"gcp refuses the name 'Upper_Case'.*4 to 63"):
+        names.check_name("gcp", "Upper_Case")
+    assert issubclass(names.InvalidNameError, ValueError)
+    assert names.check_name("gcp", "fine-name") == "fine-name"
+
+
+def test_deploy_reports_a_refused_name_or_region_as_a_preflight_error(monkeypatch):
+    from bertless.deploy import preflight
+    from bertless.deploy.plan import PreflightError
+
+    monkeypatch.delenv("BERTLESS_ALLOW_ANY_REGION", raising=False)
+    with pytest.raises(PreflightError, match="azure refuses the name '-x'"):
+        preflight.check_name("azure", "-x")
+    with pytest.raises(PreflightError, match="gcp has no region 'mars-central1'"):
+        preflight.check_region("gcp", "mars-central1")
+    assert preflight.check_region("azure", "West Europe") == "westeurope"

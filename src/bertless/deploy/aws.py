@@ -34,7 +34,8 @@ from bertless.deploy.plan import (
     check_artifact,
     smoke,
 )
-from bertless.platforms import limits, names
+from bertless.deploy.preflight import check_name, check_region
+from bertless.platforms import limits
 
 if TYPE_CHECKING:
     import boto3
@@ -195,12 +196,12 @@ def _preflight(
     credentials: bool = True,
 ) -> tuple[str, int]:
     """Every check that needs no request: name, region, artifact, size, credentials."""
-    names.check_name("aws", target.name)
+    check_name("aws", target.name)
     memory = check_artifact(artifact, "aws", target.memory_mb)
     region = target.region or session.region_name
     if not region:
         raise PreflightError("no AWS region: pass --region or set AWS_REGION")
-    names.check_region("aws", region)
+    check_region("aws", region)
     if not 1 <= target.timeout_s <= limits.AWS.timeout_s.value:
         raise PreflightError(f"Lambda timeout must be 1 to {limits.AWS.timeout_s.value} s")
     limit = direct_upload_limit()

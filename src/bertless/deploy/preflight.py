@@ -50,9 +50,15 @@ def smoke(url: str, headers: Mapping[str, str] | None = None, timeout_s: float =
 
 def check_name(cloud: str, name: str) -> None:
     """The function name as the platform would judge it, refused before any request."""
-    names.check_name(cloud, name)
+    try:
+        names.check_name(cloud, name)
+    except names.InvalidNameError as error:
+        raise PreflightError(str(error)) from None
 
 
 def check_region(cloud: str, region: str) -> str:
     """The region as the platform spells it, refused before any request when it has no such one."""
-    return names.check_region(cloud, region)
+    try:
+        return names.check_region(cloud, region)
+    except names.InvalidNameError as error:
+        raise PreflightError(str(error)) from None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 
-from bertless.deploy.plan import PreflightError
+from bertless.core.errors import BertlessError
 
 LAMBDA_NAME_SOURCE = "https://docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html"
 GCP_NAME_SOURCE = (
@@ -25,6 +25,11 @@ AZURE_NAME_SOURCE = (
 GCP_REGIONS_SOURCE = "https://cloud.google.com/functions/docs/locations"
 AZURE_REGIONS_SOURCE = "https://learn.microsoft.com/azure/reliability/regions-list"
 READ_ON = "2026-11-23"
+
+
+class InvalidNameError(BertlessError, ValueError):
+    """A function name or region the platform would refuse; deploy reports it before any request."""
+
 
 LAMBDA_ALIAS = "live"
 """The alias `bertless deploy aws` moves to each new version; its Function URL and bench use it."""
@@ -157,7 +162,7 @@ def check_name(cloud: str, name: str) -> str:
     """Return `name` if the platform accepts it; otherwise say which rule it breaks."""
     rule, pattern, source = NAME_RULES[cloud]
     if not pattern.fullmatch(name):
-        raise PreflightError(f"{cloud} refuses the name {name!r}: it must be {rule} ({source})")
+        raise InvalidNameError(f"{cloud} refuses the name {name!r}: it must be {rule} ({source})")
     return name
 
 
@@ -185,7 +190,7 @@ def check_region(cloud: str, region: str) -> str:
     if canonical in known or os.environ.get("BERTLESS_ALLOW_ANY_REGION") == "1":
         return canonical
     close = sorted(r for r in known if r[:2] == canonical[:2])[:4] or sorted(known)[:4]
-    raise PreflightError(
+    raise InvalidNameError(
         f"{cloud} has no region {region!r}; for example: {', '.join(close)} "
         "(set BERTLESS_ALLOW_ANY_REGION=1 for a region newer than this list)"
     )
