@@ -12,6 +12,7 @@ operations are polled until done. A request that breaks those rules is answered 
 
 from __future__ import annotations
 
+import copy
 import io
 import itertools
 import re
@@ -24,7 +25,17 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
 from bertless.deploy import gcp
-from bertless.deploy.plan import ARTIFACT_SHA_SETTING, DeployError, PreflightError, Target
+from bertless.deploy.plan import (
+    ARTIFACT_SHA_SETTING,
+    Apply,
+    DeployError,
+    Plan,
+    PreflightError,
+    Result,
+    Show,
+    Target,
+)
+from bertless.deploy.plan import deploy as run_deploy
 
 if TYPE_CHECKING:
     from deploy_fixtures import Call
@@ -236,10 +247,23 @@ def credentials():
     return google.oauth2.credentials.Credentials(token=TOKEN)
 
 
-def deploy(artifact, server, name: str, **extra):
+def deployer(given=credentials) -> gcp.GcpDeployer:
+    """A fresh deployer, as the CLI makes one per deploy."""
+    return gcp.GcpDeployer(gcp.GcpOptions(project=PROJECT), given() if given else None)
+
+
+def target(server, name: str, **extra) -> Target:
     extra.setdefault("smoke", False)
-    target = Target(name=name, region=REGION, endpoint_url=server.url, **extra)
-    return gcp.deploy(artifact, target, gcp.GcpOptions(project=PROJECT), credentials())
+    return Target(name=name, region=REGION, endpoint_url=server.url, **extra)
+
+
+def deploy(artifact, server, name: str, **extra) -> Result:
+    return run_deploy(deployer(), artifact, target(server, name, **extra), Apply())
+
+
+def uploads(server) -> int:
+    """How many objects the signed uploads put into the storage emulator."""
+    return len(list(server.api.bucket.list_blobs()))
 
 
 def test_first_deploy_uploads_real_bytes_and_creates_a_private_function(artifacts, stand_in):
@@ -258,6 +282,7 @@ def test_first_deploy_uploads_real_bytes_and_creates_a_private_function(artifact
     )
     assert function["serviceConfig"]["availableMemory"] == "512Mi"
     assert result.url == function["url"] and result.changed
+    assert result.version == function["serviceConfig"]["revision"]
     assert not any(c.path.endswith(":setIamPolicy") for c in stand_in.calls)  # private
     polls = [c for c in stand_in.calls if "/operations/" in c.path]
     assert len(polls) == 2  # polled until done
@@ -272,7 +297,7 @@ def test_second_deploy_of_same_artifact_uploads_nothing_and_says_unchanged(artif
 
     assert not result.changed
     assert stand_in.writes() == []
-    assert [step.action for step in result.plan.steps] == ["unchanged"]
+    assert [step.action for step in result.plan.steps] == ["unchanged", "unchanged"]
 
 
 def test_changed_artifact_patches_with_an_update_mask(artifacts, stand_in):
@@ -288,6 +313,8 @@ def test_changed_artifact_patches_with_an_update_mask(artifacts, stand_in):
         changed.sha256
     )
     assert result.version.startswith("changing-fn-00002")
+    update = next(step for step in result.plan.steps if step.action == "update")
+    assert update.detail == f"artifact {changed.sha256[:12]}"  # the plan says why
 
 
 def test_memory_reported_in_another_unit_is_still_unchanged(artifacts, stand_in):
@@ -306,9 +333,25 @@ def test_public_grants_invoker_to_all_users_and_the_smoke_request_passes(artifac
     assert any(c.path == "/fn/open-fn/health" for c in stand_in.calls)
     assert any(note.startswith("PUBLIC") for note in result.notes)
 
-    deploy(artifacts("gcp"), stand_in, "open-fn")  # private again
+    result = deploy(artifacts("gcp"), stand_in, "open-fn")  # private again
     policy = next(iter(stand_in.api.policies.values()))
     assert policy["bindings"] == []
+    assert [step.action for step in result.plan.steps] == ["unchanged", "close"]
+
+
+def test_opening_keeps_the_other_bindings_of_the_policy(artifacts, stand_in):
+    deploy(artifacts("gcp"), stand_in, "shared-fn")
+    service = f"/v2/projects/{PROJECT}/locations/{REGION}/services/shared-fn:getIamPolicy"
+    viewer = {"role": "roles/run.viewer", "members": ["user:ana@example.com"]}
+    invoker = {"role": "roles/run.invoker", "members": ["serviceAccount:ci@example.com"]}
+    stand_in.api.policies[service] = {"bindings": [viewer, invoker], "etag": "BwAAAC=="}
+
+    deploy(artifacts("gcp"), stand_in, "shared-fn", public=True)
+    invoker_open = {**invoker, "members": [*invoker["members"], "allUsers"]}
+    assert stand_in.api.policies[service]["bindings"] == [viewer, invoker_open]
+
+    deploy(artifacts("gcp"), stand_in, "shared-fn")
+    assert stand_in.api.policies[service]["bindings"] == [viewer, invoker]
 
 
 def test_failed_build_is_one_error_and_the_old_revision_keeps_serving(artifacts, stand_in):
@@ -322,13 +365,57 @@ def test_failed_build_is_one_error_and_the_old_revision_keeps_serving(artifacts,
     assert stand_in.api.functions[name]["serviceConfig"]["revision"].startswith("failing-fn-00001")
 
 
-def test_dry_run_sends_nothing(artifacts, recorder, google_env):
-    target = Target(name="planned-fn", region=REGION, endpoint_url=recorder.url)
-    plan = gcp.plan(artifacts("gcp"), target, gcp.GcpOptions(project=PROJECT))
-    assert [step.action for step in plan.steps] == ["upload", "create"]
-    assert recorder.calls == []
+# (deploys before, then the artifact payload and --public of the deploy under test, its actions)
+SCENARIOS = [
+    pytest.param([], (b"v1", False), ["upload", "create", "unchanged"], id="first-deploy"),
+    pytest.param([(b"v1", False)], (b"v1", False), ["unchanged", "unchanged"], id="repeat"),
+    pytest.param(
+        [(b"v1", False)], (b"v2", False), ["upload", "update", "unchanged"], id="changed-artifact"
+    ),
+    pytest.param([], (b"v1", True), ["upload", "create", "open"], id="first-deploy-public"),
+    pytest.param([(b"v1", True)], (b"v2", False), ["upload", "update", "close"], id="made-private"),
+]
 
 
+@pytest.mark.parametrize(("before", "now", "actions"), SCENARIOS)
+def test_dry_run_steps_equal_the_steps_the_deploy_took(artifacts, stand_in, before, now, actions):
+    for payload, public in before:
+        deploy(artifacts("gcp", payload), stand_in, "planned-fn", public=public)
+    payload, public = now
+    artifact, wanted = artifacts("gcp", payload), target(stand_in, "planned-fn", public=public)
+    stored, objects = copy.deepcopy(stand_in.api.functions), uploads(stand_in)
+    stand_in.calls.clear()
+
+    shown: list[Plan] = []
+    assert run_deploy(deployer(), artifact, wanted, Show(), shown=shown.append) is None
+
+    assert [call.method for call in stand_in.calls if call.method != "GET"] == []
+    assert stand_in.api.functions == stored and uploads(stand_in) == objects
+    result = run_deploy(deployer(), artifact, wanted, Apply())
+    assert [step.action for step in shown[0].steps] == actions
+    assert shown[0].steps == result.plan.steps
+    fresh = deployer().plan(artifact, wanted, lambda _: None)
+    assert [step.action for step in fresh.steps] == ["unchanged", "unchanged"]
+
+
+def test_cli_dry_run_prints_the_plan_and_sends_only_reads(
+    artifacts, stand_in, deploy_cli, monkeypatch, capsys
+):
+    import google.auth
+
+    monkeypatch.setattr(google.auth, "default", lambda scopes: (credentials(), PROJECT))
+    argv = ["gcp", "x", "--name", "planned-fn", "--region", REGION, "--dry-run"]
+
+    assert deploy_cli(artifacts("gcp"), [*argv, "--endpoint-url", stand_in.url]) == 0
+
+    out = capsys.readouterr().out
+    assert "dry run: nothing touched" in out
+    assert "function planned-fn" in out and "public access" in out
+    assert [call.method for call in stand_in.calls] == ["GET"]  # the function: absent
+    assert stand_in.api.functions == {}
+
+
+@pytest.mark.parametrize("executor", [Apply(), Show()], ids=["deploy", "dry-run"])
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -337,22 +424,19 @@ def test_dry_run_sends_nothing(artifacts, recorder, google_env):
         ({"name": "ends-with-"}, "not ending with a hyphen"),
         ({"region": "mars-central1"}, "gcp has no region 'mars-central1'"),
         ({"cloud": "azure"}, "was packaged for azure, not gcp"),
+        ({"timeout_s": 3601}, "timeout must be 1 to 3600 s"),
         ({"credentials": None}, "no Google Cloud credentials found"),
     ],
 )
 def test_bad_input_is_one_sentence_before_any_request(
-    artifacts, recorder, google_env, change, message
+    artifacts, recorder, google_env, executor, change, message
 ):
     artifact = artifacts(change.get("cloud", "gcp"))
-    spec = {"name": "fine-fn", "region": REGION}
+    spec = {"name": "fine-fn", "region": REGION, "timeout_s": 30}
     spec.update({k: v for k, v in change.items() if k in spec})
-    given = None if "credentials" in change else credentials()
+    given = None if "credentials" in change else credentials
+    wanted = Target(endpoint_url=recorder.url, smoke=False, **spec)
     with pytest.raises(PreflightError) as refused:
-        gcp.deploy(
-            artifact,
-            Target(endpoint_url=recorder.url, smoke=False, **spec),
-            gcp.GcpOptions(project=PROJECT),
-            given,
-        )
+        run_deploy(deployer(given), artifact, wanted, executor)
     assert message in str(refused.value)
     assert recorder.calls == []

@@ -1,0 +1,112 @@
+"""The Cloud Functions v2 Function resource bertless owns, and how to tell it is already right.
+
+Google keeps no hash of the uploaded source that a client can compare, so the artifact's sha256
+travels in an environment variable of the function (BERTLESS_ARTIFACT_SHA256); a function whose
+hash and settings match needs no upload. Shapes after
+https://cloud.google.com/functions/docs/reference/rest/v2/projects.locations.functions and
+https://cloud.google.com/functions/docs/reference/rest/v2/projects.locations.operations.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from bertless.deploy.plan import ARTIFACT_SHA_SETTING, Target
+from bertless.platforms import limits
+
+if TYPE_CHECKING:
+    from bertless.packaging.package import Artifact
+
+UPDATE_MASK = ",".join(
+    [
+        "buildConfig.runtime",
+        "buildConfig.entryPoint",
+        "buildConfig.source",
+        "serviceConfig.availableMemory",
+        "serviceConfig.timeoutSeconds",
+        "serviceConfig.environmentVariables",
+        "labels",
+    ]
+)
+
+
+def runtime(artifact: Artifact) -> str:
+    """The Cloud Functions runtime id for the artifact's Python (python312, ...)."""
+    return limits.require_runtime("gcp", artifact.python).identifier
+
+
+def wanted(artifact: Artifact, target: Target, memory: int, name: str) -> dict[str, Any]:
+    """The Function as the deploy asks for it, without its source (the upload names that)."""
+    return {
+        "name": name,
+        "environment": "GEN_2",
+        "labels": {"deployed-by": "bertless"},
+        "buildConfig": {"runtime": runtime(artifact), "entryPoint": artifact.entry_point},
+        "serviceConfig": {
+            "availableMemory": f"{memory}Mi",
+            "timeoutSeconds": target.timeout_s,
+            "environmentVariables": {**target.environment, ARTIFACT_SHA_SETTING: artifact.sha256},
+        },
+    }
+
+
+_MEMORY = re.compile(r"(\d+)(k|M|G|Mi|Gi)?")
+_MEMORY_UNITS = {"k": 1e3, "M": 1e6, "G": 1e9, "Mi": 2**20, "Gi": 2**30, None: 1}
+
+
+def memory_bytes(text: str) -> float:
+    """availableMemory in bytes; Google accepts k, M, G, Mi and Gi and may answer in another."""
+    match = _MEMORY.fullmatch(text)
+    if not match:
+        return -1
+    return int(match[1]) * _MEMORY_UNITS[match[2]]
+
+
+def differences(current: dict[str, Any], want: dict[str, Any]) -> list[str]:
+    """What keeps the current function from being the wanted one, in words; empty when none.
+
+    The words go into the plan's update step, so a dry run says why it would update.
+    """
+    have_build, want_build = current.get("buildConfig", {}), want["buildConfig"]
+    have, wanted_service = current.get("serviceConfig", {}), want["serviceConfig"]
+    have_env = have.get("environmentVariables", {})
+    want_env = wanted_service["environmentVariables"]
+    found = []
+    if current.get("state") != "ACTIVE":
+        found.append(f"state {current.get('state', 'unknown')}")
+    if have_env.get(ARTIFACT_SHA_SETTING) != want_env[ARTIFACT_SHA_SETTING]:
+        found.append(f"artifact {want_env[ARTIFACT_SHA_SETTING][:12]}")
+    for key, label in (("runtime", "runtime"), ("entryPoint", "entry point")):
+        if have_build.get(key) != want_build[key]:
+            found.append(f"{label} {want_build[key]}")
+    have_memory = memory_bytes(have.get("availableMemory", ""))
+    if have_memory != memory_bytes(wanted_service["availableMemory"]):
+        found.append(f"memory {wanted_service['availableMemory']}")
+    if have.get("timeoutSeconds") != wanted_service["timeoutSeconds"]:
+        found.append(f"timeout {wanted_service['timeoutSeconds']} s")
+    other = {k: v for k, v in have_env.items() if k != ARTIFACT_SHA_SETTING}
+    if other != {k: v for k, v in want_env.items() if k != ARTIFACT_SHA_SETTING}:
+        found.append("environment")
+    return found
+
+
+def service(function: dict[str, Any]) -> str | None:
+    """The Cloud Run service that serves the function; none before its first build finished."""
+    return function.get("serviceConfig", {}).get("service")
+
+
+def revision(function: dict[str, Any]) -> str | None:
+    return function.get("serviceConfig", {}).get("revision")
+
+
+def url(function: dict[str, Any]) -> str | None:
+    return function.get("url") or function.get("serviceConfig", {}).get("uri")
+
+
+def stage(operation: dict[str, Any]) -> str | None:
+    """The stage in progress, from the operation's metadata (OperationMetadata.stages)."""
+    for each in operation.get("metadata", {}).get("stages", []):
+        if each.get("state") == "IN_PROGRESS":
+            return f"{each.get('name', '').lower().replace('_', ' ')}: {each.get('message', '')}"
+    return None
