@@ -256,7 +256,7 @@ def test_bench_sets_a_deployed_functions_memory_and_forces_new_instances(
     import boto3
 
     from bertless.deploy import aws
-    from bertless.deploy.plan import Target
+    from bertless.deploy.plan import Apply, Target, deploy
 
     for key, value in {
         "AWS_ACCESS_KEY_ID": "testing",
@@ -268,7 +268,7 @@ def test_bench_sets_a_deployed_functions_memory_and_forces_new_instances(
     }.items():
         monkeypatch.setenv(key, value)
     target = Target(name="bench-me", region="us-east-1", endpoint_url=moto_endpoint, smoke=False)
-    aws.deploy(artifacts("aws"), target, aws.AwsOptions())
+    deploy(aws.AwsDeployer(aws.AwsOptions()), artifacts("aws"), target, Apply())
     awslambda = boto3.client("lambda")
     before = awslambda.get_function_configuration(FunctionName="bench-me", Qualifier="live")
 

@@ -14,7 +14,8 @@ import boto3
 import pytest
 
 from bertless.deploy import aws
-from bertless.deploy.plan import PreflightError, Target
+from bertless.deploy.plan import Apply, Plan, PreflightError, Result, Show, Target, deploy
+from bertless.platforms import limits
 
 pytest_plugins = ["deploy_fixtures"]
 
@@ -36,7 +37,7 @@ def aws_env(monkeypatch, tmp_path):
     }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv(aws.limits.AWS_DIRECT_UPLOAD_ENV, raising=False)
+    monkeypatch.delenv(limits.AWS_DIRECT_UPLOAD_ENV, raising=False)
 
 
 @pytest.fixture
@@ -48,6 +49,30 @@ def target(name: str, endpoint: str, **extra) -> Target:
     return Target(name=name, region=REGION, endpoint_url=endpoint, smoke=False, **extra)
 
 
+def deploy_aws(artifact, to: Target, options: aws.AwsOptions | None = None) -> Result:
+    """A real deploy (the Apply executor) through boto3's default chain, as the CLI runs it."""
+    result = deploy(aws.AwsDeployer(options or aws.AwsOptions()), artifact, to, Apply())
+    assert result is not None
+    return result
+
+
+def recording_session(operations: list[str]) -> boto3.session.Session:
+    """A boto3 session that notes the name of every API operation its clients call."""
+    session = boto3.session.Session(region_name=REGION)
+    session.events.register(
+        "before-call", lambda model, **_: operations.append(model.name), unique_id="recorder"
+    )
+    return session
+
+
+def only_reads(operations: list[str]) -> bool:
+    return bool(operations) and all(op.startswith(("Get", "List", "Head")) for op in operations)
+
+
+def functions(awslambda) -> list[str]:
+    return [f["FunctionName"] for f in awslambda.list_functions()["Functions"]]
+
+
 def versions(awslambda, name: str) -> list[str]:
     listed = awslambda.list_versions_by_function(FunctionName=name)["Versions"]
     return [v["Version"] for v in listed if v["Version"] != "$LATEST"]
@@ -57,7 +82,7 @@ def test_first_deploy_creates_function_version_alias_and_private_url(
     artifacts, moto_endpoint, awslambda
 ):
     artifact = artifacts("aws")
-    result = aws.deploy(artifact, target("first", moto_endpoint), aws.AwsOptions())
+    result = deploy_aws(artifact, target("first", moto_endpoint))
 
     config = awslambda.get_function_configuration(FunctionName="first")
     zipped = artifact.path.read_bytes()
@@ -80,10 +105,10 @@ def test_first_deploy_creates_function_version_alias_and_private_url(
 
 def test_second_deploy_of_same_artifact_changes_nothing(artifacts, moto_endpoint, awslambda):
     artifact = artifacts("aws")
-    aws.deploy(artifact, target("again", moto_endpoint), aws.AwsOptions())
+    deploy_aws(artifact, target("again", moto_endpoint))
     before = awslambda.get_function_configuration(FunctionName="again")["LastModified"]
 
-    result = aws.deploy(artifact, target("again", moto_endpoint), aws.AwsOptions())
+    result = deploy_aws(artifact, target("again", moto_endpoint))
 
     assert not result.changed
     assert versions(awslambda, "again") == ["1"]
@@ -92,10 +117,10 @@ def test_second_deploy_of_same_artifact_changes_nothing(artifacts, moto_endpoint
 
 
 def test_changed_artifact_publishes_version_2_and_moves_alias(artifacts, moto_endpoint, awslambda):
-    aws.deploy(artifacts("aws", b"v1"), target("moves", moto_endpoint), aws.AwsOptions())
+    deploy_aws(artifacts("aws", b"v1"), target("moves", moto_endpoint))
     changed = artifacts("aws", b"v2")
 
-    result = aws.deploy(changed, target("moves", moto_endpoint), aws.AwsOptions())
+    result = deploy_aws(changed, target("moves", moto_endpoint))
 
     assert result.version == "2"
     assert versions(awslambda, "moves") == ["1", "2"]
@@ -106,9 +131,9 @@ def test_changed_artifact_publishes_version_2_and_moves_alias(artifacts, moto_en
 
 def test_memory_change_alone_publishes_a_new_version(artifacts, moto_endpoint, awslambda):
     artifact = artifacts("aws")
-    aws.deploy(artifact, target("resized", moto_endpoint), aws.AwsOptions())
+    deploy_aws(artifact, target("resized", moto_endpoint))
 
-    aws.deploy(artifact, target("resized", moto_endpoint, memory_mb=1024), aws.AwsOptions())
+    deploy_aws(artifact, target("resized", moto_endpoint, memory_mb=1024))
 
     live = awslambda.get_function_configuration(FunctionName="resized", Qualifier="live")
     assert live["MemorySize"] == 1024
@@ -119,9 +144,9 @@ def test_zip_over_direct_upload_limit_goes_through_a_private_encrypted_bucket(
     artifacts, moto_endpoint, awslambda, monkeypatch
 ):
     artifact = artifacts("aws", b"x" * 4096)
-    monkeypatch.setenv(aws.limits.AWS_DIRECT_UPLOAD_ENV, "1000")
+    monkeypatch.setenv(limits.AWS_DIRECT_UPLOAD_ENV, "1000")
 
-    result = aws.deploy(
+    result = deploy_aws(
         artifact, target("big", moto_endpoint), aws.AwsOptions(bucket="bertless-artifacts")
     )
 
@@ -143,10 +168,10 @@ def test_zip_over_direct_upload_limit_goes_through_a_private_encrypted_bucket(
 def test_zip_over_limit_without_bucket_is_refused_before_any_request(
     artifacts, recorder, aws_env, monkeypatch
 ):
-    monkeypatch.setenv(aws.limits.AWS_DIRECT_UPLOAD_ENV, "1000")
+    monkeypatch.setenv(limits.AWS_DIRECT_UPLOAD_ENV, "1000")
     artifact = artifacts("aws", b"x" * 4096)
     with pytest.raises(PreflightError, match="--bucket"):
-        aws.deploy(artifact, target("big", recorder.url), aws.AwsOptions())
+        deploy_aws(artifact, target("big", recorder.url))
     assert recorder.calls == []
 
 
@@ -170,7 +195,7 @@ def test_public_opens_the_url_with_resource_policy_and_says_so_loudly(
     assert "PUBLIC: anyone on the internet can call" in out
     assert url["FunctionUrl"] in out
 
-    aws.deploy(artifact, target("open", moto_endpoint), aws.AwsOptions())  # private again
+    deploy_aws(artifact, target("open", moto_endpoint))  # private again
     assert awslambda.get_function_url_config(FunctionName="open", Qualifier="live")["AuthType"] == (
         "AWS_IAM"
     )
@@ -178,17 +203,105 @@ def test_public_opens_the_url_with_resource_policy_and_says_so_loudly(
         awslambda.get_policy(FunctionName="open", Qualifier="live")
 
 
-def test_dry_run_prints_the_plan_and_sends_nothing(
-    artifacts, recorder, aws_env, deploy_cli, capsys
+# What a deploy must do in each case, written out: the dry run and the deploy could agree on
+# something wrong; this list is the reference they are both held to.
+EXPECTED = {
+    "first": [
+        ("create", "role bertless-twin-first"),
+        ("create", "function twin-first"),
+        ("create", "version"),
+        ("create", "alias live"),
+        ("create", "Function URL on live"),
+    ],
+    "repeat": [
+        ("unchanged", "function twin-repeat"),
+        ("unchanged", "alias live"),
+        ("unchanged", "Function URL on live"),
+    ],
+    "changed": [
+        ("update", "function twin-changed code"),
+        ("create", "version"),
+        ("update", "alias live"),
+        ("unchanged", "Function URL on live"),
+    ],
+    "changed through S3": [
+        ("unchanged", "bucket twin-bucket"),
+        ("upload", "s3://twin-bucket/bertless/twin-changed-through-S3/{sha}.zip"),
+        ("update", "function twin-changed-through-S3 code"),
+        ("create", "version"),
+        ("update", "alias live"),
+        ("unchanged", "Function URL on live"),
+    ],
+}
+
+
+@pytest.mark.parametrize("history", list(EXPECTED))
+def test_dry_run_steps_equal_the_steps_the_deploy_took(
+    artifacts, moto_endpoint, awslambda, monkeypatch, history
+):
+    name = "twin-" + history.replace(" ", "-")
+    to = target(name, moto_endpoint)
+    options = aws.AwsOptions(bucket="twin-bucket")
+    if history.endswith("S3"):
+        monkeypatch.setenv(limits.AWS_DIRECT_UPLOAD_ENV, "1000")
+    first = artifacts("aws", b"v1" * 1000)
+    if history != "first":
+        deploy_aws(first, to, options)
+    artifact = artifacts("aws", b"v2" * 1000) if history.startswith("changed") else first
+    before = functions(awslambda), versions(awslambda, name) if history != "first" else []
+
+    reads: list[str] = []
+    shown: list[Plan] = []
+    dry = aws.AwsDeployer(options, recording_session(reads))
+    assert deploy(dry, artifact, to, Show(), shown=shown.append) is None
+    assert only_reads(reads), reads
+    assert (functions(awslambda), versions(awslambda, name) if history != "first" else []) == before
+
+    result = deploy_aws(artifact, to, options)
+
+    assert shown[0].steps == result.plan.steps
+    wanted = [(action, what.format(sha=artifact.sha256)) for action, what in EXPECTED[history]]
+    assert [(step.action, step.what) for step in result.plan.steps] == wanted
+    again = aws.AwsDeployer(options).plan(artifact, to, lambda _: None)
+    assert {step.action for step in again.steps} == {"unchanged"}, again.steps
+    live = awslambda.get_function_configuration(FunctionName=name, Qualifier="live")
+    assert live["CodeSha256"] == aws.code_sha256(artifact)
+
+
+@pytest.fixture
+def cli_operations(monkeypatch, aws_env) -> list[str]:
+    """The API operations `bertless deploy aws` calls, through a recording boto3 session."""
+    operations: list[str] = []
+    deployer = aws.AwsDeployer
+    monkeypatch.setattr(
+        aws, "AwsDeployer", lambda options: deployer(options, recording_session(operations))
+    )
+    return operations
+
+
+def test_dry_run_prints_the_plan_and_sends_only_reads(
+    artifacts, moto_endpoint, awslambda, deploy_cli, cli_operations, capsys
 ):
     artifact = artifacts("aws")
-    argv = ["aws", "x", "--name", "planned", "--dry-run", "--endpoint-url", recorder.url]
+    argv = ["aws", "x", "--name", "planned", "--dry-run", "--endpoint-url", moto_endpoint]
 
     assert deploy_cli(artifact, argv) == 0
 
     out = capsys.readouterr().out
     assert "dry run: nothing touched" in out
     assert "function planned" in out and "alias live" in out
+    assert only_reads(cli_operations), cli_operations
+    assert "planned" not in functions(awslambda)
+
+
+def test_a_dry_run_without_credentials_is_refused_before_any_request(
+    artifacts, recorder, aws_env, deploy_cli, monkeypatch
+):
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(key)
+    argv = ["aws", "x", "--name", "planned", "--dry-run", "--endpoint-url", recorder.url]
+    with pytest.raises(PreflightError, match="no AWS credentials found"):
+        deploy_cli(artifacts("aws"), argv)
     assert recorder.calls == []
 
 
@@ -214,24 +327,20 @@ def test_bad_input_is_one_sentence_before_any_request(
     spec = {"name": "fine", "region": REGION, "memory_mb": None}
     spec.update({k: v for k, v in change.items() if k in spec})
     with pytest.raises(PreflightError) as refused:
-        aws.deploy(
-            artifact,
-            Target(endpoint_url=recorder.url, smoke=False, **spec),
-            aws.AwsOptions(),
-        )
+        deploy_aws(artifact, Target(endpoint_url=recorder.url, smoke=False, **spec))
     assert message in str(refused.value)
     assert str(refused.value).count(". ") == 0  # one sentence
     assert recorder.calls == []
 
 
 def test_every_flag_defaults_from_its_environment_variable(
-    artifacts, recorder, aws_env, deploy_cli, monkeypatch, capsys
+    artifacts, moto_endpoint, deploy_cli, cli_operations, monkeypatch, capsys
 ):
     monkeypatch.setenv("COLUMNS", "200")
     for flag, value in {
         "NAME": "from-env",
         "DRY_RUN": "1",
-        "ENDPOINT_URL": recorder.url,
+        "ENDPOINT_URL": moto_endpoint,
         "MEMORY": "1024",
         "PUBLIC": "true",
     }.items():
@@ -241,7 +350,7 @@ def test_every_flag_defaults_from_its_environment_variable(
 
     out = capsys.readouterr().out
     assert "function from-env" in out and "1024 MB" in out and "auth NONE (public)" in out
-    assert recorder.calls == []
+    assert only_reads(cli_operations), cli_operations
 
 
 def test_a_source_that_is_neither_artifact_nor_bundle_is_refused(tmp_path, deploy_cli):

@@ -1,62 +1,42 @@
 """Deploy an artifact to AWS Lambda: code, version, alias `live`, Function URL.
 
+`AwsDeployer.plan` reads the function as it is (read-only calls only) and returns the steps that
+bring it to what the artifact and flags ask for; `deploy/aws_steps.py` holds what each step does.
 The order is what keeps a deploy safe to repeat and to interrupt:
-1. upload (directly, or through S3 when the zip is over the direct-upload limit);
+1. upload through S3 when the zip is over the direct-upload limit (otherwise the zip travels in
+   the create or update call itself);
 2. create or update `$LATEST`, waiting with boto3's waiters until Lambda says it is ready;
 3. publish a version and only then move alias `live` to it, so a failed update leaves the old
    version serving;
 4. a Function URL on the alias: AWS_IAM unless `public`.
 
 Lambda reports `CodeSha256` as base64 of the zip's sha256, so comparing it with the artifact's
-hash tells whether the code changed without downloading anything. Credentials come from boto3's
-default chain; `endpoint_url` goes to every client, so the same code runs against a local stand-in.
-API reference: https://docs.aws.amazon.com/lambda/latest/api/ (CreateFunction, UpdateFunctionCode,
-PublishVersion, CreateAlias, CreateFunctionUrlConfig, AddPermission); Function URL auth:
-https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html (since October 2025 a public URL also
-needs lambda:InvokeFunction with InvokedViaFunctionUrl).
+hash tells whether the code changed without downloading anything. Credentials come from the
+boto3 session given, or boto3's default chain; `endpoint_url` goes to every client, so the same
+code runs against a local stand-in. API reference: https://docs.aws.amazon.com/lambda/latest/api/
+(CreateFunction, UpdateFunctionCode, PublishVersion, CreateAlias, CreateFunctionUrlConfig,
+AddPermission).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
-import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bertless.deploy.plan import (
-    DeployError,
-    Plan,
-    PreflightError,
-    Progress,
-    Result,
-    Target,
-    check_artifact,
-    smoke,
-)
-from bertless.deploy.preflight import check_name, check_region
+from bertless.deploy import aws_steps as steps
+from bertless.deploy.plan import DeployError, Plan, PreflightError, Result, Say, Target
+from bertless.deploy.preflight import check_artifact, check_name, check_region, smoke
 from bertless.platforms import limits
+from bertless.platforms.names import LAMBDA_ALIAS
 
 if TYPE_CHECKING:
     import boto3
 
     from bertless.packaging.package import Artifact
-
-ALIAS = "live"
-BASIC_EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
-TRUST_POLICY = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "lambda.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
-PUBLIC_URL_SID = "bertless-public-url"
-PUBLIC_INVOKE_SID = "bertless-public-invoke"
-ROLE_PROPAGATION_S = 60  # a new IAM role can take seconds before Lambda may assume it
 
 
 @dataclass(frozen=True)
@@ -77,123 +57,265 @@ def direct_upload_limit() -> int | None:
     return limits.package_limits("aws").zip_direct_upload.value
 
 
-def plan(artifact: Artifact, target: Target, options: AwsOptions) -> Plan:
-    """What a deploy would do, from the inputs alone: no credentials read, no request sent."""
-    import boto3
+class AwsDeployer:
+    """Plans a Lambda deploy from what the account holds, and carries each step out.
 
-    session = boto3.session.Session(region_name=target.region)  # reads local config only
-    region, memory = _preflight(artifact, target, options, session, credentials=False)
-    steps = Plan("aws", target.name, region)
-    _plan_upload(steps, artifact, target, options)
-    if options.role_arn:
-        steps.add("check", "execution role", options.role_arn)
-    else:
-        steps.add("create", f"role {_role_name(target.name)}", "if absent; AWSLambdaBasic only")
-    steps.add(
-        "create",
-        f"function {target.name}",
-        f"or update if it exists; {_runtime(artifact)} {artifact.arch} {memory} MB",
-    )
-    steps.add("create", "version", "published once the function is ready")
-    steps.add("update", f"alias {ALIAS}", "moved to the new version")
-    steps.add("create", f"Function URL on {ALIAS}", "auth NONE (public)" if target.public else "")
-    return steps
+    `credentials` is a boto3 Session; None means boto3's default chain. What one step makes and
+    a later one needs (the role's ARN, the published version) is kept on the instance.
+    """
+
+    cloud = "aws"
+
+    def __init__(self, options: AwsOptions, credentials: boto3.session.Session | None = None):
+        self.options = options
+        self.credentials = credentials
+
+    def plan(self, artifact: Artifact, target: Target, say: Say) -> Plan:
+        """Preflight (no request), then read the function, its alias, URL and policy."""
+        import boto3
+
+        session = self.credentials or boto3.session.Session(region_name=target.region)
+        region, memory = _preflight(artifact, target, self.options, session)
+        self._session = session
+        self._clients = steps.Clients(session, region, target.endpoint_url)
+        self._artifact = artifact
+        self._name = target.name
+        self._settings = _settings(artifact, target, memory)
+        self._role_arn = self.options.role_arn
+        self._s3: tuple[str, str] | None = None
+        self._version: str | None = None
+        plan = Plan("aws", target.name, region)
+        with _as_sentence():
+            say("reading the function")
+            current = self._read_function()
+            if self._role_arn is None and current is not None:
+                self._role_arn = current["Role"]
+            if self._role_arn is None:
+                self._plan_role(plan)
+            changed_code = current is None or (
+                current["CodeSha256"] != code_sha256(artifact)
+                or current.get("Architectures") != [artifact.arch]
+            )
+            if changed_code and _over_direct_limit(artifact):
+                self._plan_upload(plan)
+            self._plan_function(plan, current, changed_code)
+            live = self._read_function(LAMBDA_ALIAS) if current is not None else None
+            self._plan_alias(plan, live)
+            self._plan_url(plan, target, alias_exists=live is not None)
+        return plan
+
+    def finish(self, plan: Plan, target: Target, say: Say) -> Result:
+        """Read the alias's version and URL, say if it is public, and smoke-test it."""
+        awslambda = self._clients.awslambda
+        say("reading the alias and its URL")
+        with _as_sentence():
+            alias = awslambda.get_alias(FunctionName=target.name, Name=LAMBDA_ALIAS)
+            url = awslambda.get_function_url_config(
+                FunctionName=target.name, Qualifier=LAMBDA_ALIAS
+            )["FunctionUrl"]
+        result = Result(plan, url, version=alias["FunctionVersion"], auth=_auth(target.public))
+        if target.public:
+            result.notes.append(f"PUBLIC: anyone on the internet can call {url}")
+        if target.smoke:
+            say("smoke request")
+            signed = None if target.public else _signed_headers(self._session, plan.region, url)
+            smoke(url, signed)
+        return result
+
+    # --- reading the account: each method adds the steps one resource needs -------------------
+
+    def _read_function(self, qualifier: str | None = None) -> dict[str, Any] | None:
+        """`$LATEST` (or the alias), once no update of someone else's is still running on it."""
+        awslambda = self._clients.awslambda
+        extra = {"Qualifier": qualifier} if qualifier else {}
+        try:
+            config = awslambda.get_function_configuration(FunctionName=self._name, **extra)
+        except awslambda.exceptions.ResourceNotFoundException:
+            return None
+        if config.get("LastUpdateStatus") == "InProgress":
+            steps.wait(self._clients, "function_updated_v2", self._name)  # polls with reads
+            config = awslambda.get_function_configuration(FunctionName=self._name, **extra)
+        return config
+
+    def _plan_role(self, plan: Plan) -> None:
+        """No role given and no function yet: bertless's own role, found or created."""
+        iam = self._clients.iam
+        role = _role_name(self._name)
+        try:
+            self._role_arn = iam.get_role(RoleName=role)["Role"]["Arn"]
+            plan.unchanged(f"role {role}", "AWSLambdaBasicExecutionRole only")
+        except iam.exceptions.NoSuchEntityException:
+            plan.add(
+                "create",
+                f"role {role}",
+                "AWSLambdaBasicExecutionRole only",
+                run=_step(self._create_role, role),
+            )
+
+    def _plan_upload(self, plan: Plan) -> None:
+        """A zip over the direct-upload limit goes to S3 first, under a content-addressed key."""
+        bucket = self.options.bucket
+        assert bucket  # _preflight refused a large zip without one
+        key = f"bertless/{self._name}/{self._artifact.sha256}.zip"
+        self._s3 = (bucket, key)
+        exists = _exists(lambda: self._clients.s3.head_bucket(Bucket=bucket), f"bucket {bucket}")
+        if exists:
+            plan.unchanged(f"bucket {bucket}")
+        else:
+            plan.add(
+                "create",
+                f"bucket {bucket}",
+                "public access blocked, SSE-S3",
+                run=_step(steps.create_bucket, self._clients, bucket),
+            )
+        where = f"s3://{bucket}/{key}"
+        if exists and _exists(lambda: self._clients.s3.head_object(Bucket=bucket, Key=key), where):
+            plan.unchanged(where, "already uploaded")
+        else:
+            upload = _step(steps.upload, self._clients, self._artifact, bucket, key)
+            plan.add("upload", where, "", self._artifact.zipped_bytes, run=upload)
+
+    def _plan_function(self, plan: Plan, current: dict[str, Any] | None, changed: bool) -> None:
+        """Create `$LATEST`, or update its code and its settings where they differ."""
+        artifact, name = self._artifact, self._name
+        direct = None if self._s3 else artifact.zipped_bytes  # the zip travels in this call
+        if current is None:
+            settings = self._settings
+            detail = f"{settings['Runtime']} {artifact.arch} {settings['MemorySize']} MB"
+            create = _step(self._create_function, self.options.role_arn is None)
+            plan.add("create", f"function {name}", detail, direct, run=create)
+            return
+        if changed:
+            update = _step(self._update_code)
+            plan.add("update", f"function {name} code", artifact.sha256[:12], direct, run=update)
+        drift = _drift(current, self._wanted())
+        if drift:
+            update = _step(steps.update_configuration, self._clients, name, self._wanted())
+            plan.add("update", f"function {name} configuration", ", ".join(drift), run=update)
+        if not changed and not drift:
+            plan.unchanged(f"function {name}", artifact.sha256[:12])
+
+    def _plan_alias(self, plan: Plan, live: dict[str, Any] | None) -> None:
+        """Publish and move the alias, unless the alias already serves this code and settings.
+
+        The alias is compared, not `$LATEST`: a deploy that stopped after updating `$LATEST`
+        left the alias on the old version, and the next deploy must still publish and move it.
+        """
+        if (
+            live is not None
+            and live["CodeSha256"] == code_sha256(self._artifact)
+            and not _drift(live, self._wanted())
+        ):
+            plan.unchanged(f"alias {LAMBDA_ALIAS}", f"version {live['Version']}")
+            return
+        plan.add("create", "version", "published from $LATEST", run=_step(self._publish))
+        move = _step(self._point_alias, live is not None)
+        if live is None:
+            plan.add("create", f"alias {LAMBDA_ALIAS}", "-> the new version", run=move)
+        else:
+            detail = f"version {live['Version']} -> the new version"
+            plan.add("update", f"alias {LAMBDA_ALIAS}", detail, run=move)
+
+    def _plan_url(self, plan: Plan, target: Target, alias_exists: bool) -> None:
+        """The alias's Function URL with the wanted auth, and the resource policy to match."""
+        awslambda, name = self._clients.awslambda, self._name
+        auth = _auth(target.public)
+        detail = f"auth {auth}" + (" (public)" if target.public else "")
+        what = f"Function URL on {LAMBDA_ALIAS}"
+        config, present = None, set()
+        if alias_exists:
+            where = {"FunctionName": name, "Qualifier": LAMBDA_ALIAS}
+            with contextlib.suppress(awslambda.exceptions.ResourceNotFoundException):
+                config = awslambda.get_function_url_config(**where)
+            with contextlib.suppress(awslambda.exceptions.ResourceNotFoundException):
+                policy = json.loads(awslambda.get_policy(**where)["Policy"])
+                present = {statement["Sid"] for statement in policy.get("Statement", [])}
+        if config is None:
+            set_url = _step(steps.set_url, self._clients, name, auth, False)
+            plan.add("create", what, detail, run=set_url)
+        elif config["AuthType"] != auth:
+            set_url = _step(steps.set_url, self._clients, name, auth, True)
+            plan.add("update", what, detail, run=set_url)
+        else:
+            plan.unchanged(what, detail)
+        for sid in steps.PUBLIC_STATEMENTS:
+            if target.public and sid not in present:
+                run = _step(steps.open_permission, self._clients, name, sid)
+                plan.add("open", f"permission {sid}", "anyone may invoke the URL", run=run)
+            elif target.public:
+                plan.unchanged(f"permission {sid}", "anyone may invoke the URL")
+            elif sid in present:
+                run = _step(steps.close_permission, self._clients, name, sid)
+                plan.add("close", f"permission {sid}", "public access removed", run=run)
+
+    # --- the actions that need what an earlier step made --------------------------------------
+
+    def _wanted(self) -> dict[str, Any]:
+        return {**self._settings, "Role": self._role_arn}
+
+    def _code(self) -> dict[str, Any]:
+        """The Code argument: the S3 object uploaded, or the bytes themselves."""
+        if self._s3:
+            bucket, key = self._s3
+            return {"S3Bucket": bucket, "S3Key": key}
+        return {"ZipFile": self._artifact.path.read_bytes()}
+
+    def _create_role(self, role: str) -> None:
+        self._role_arn = steps.create_role(self._clients, role, self._name)
+
+    def _create_function(self, fresh_role: bool) -> None:
+        arch = self._artifact.arch
+        steps.create_function(
+            self._clients, self._name, self._wanted(), arch, self._code(), fresh_role
+        )
+
+    def _update_code(self) -> None:
+        steps.update_code(self._clients, self._name, self._artifact.arch, self._code())
+
+    def _publish(self) -> None:
+        self._version = steps.publish(self._clients, self._name, code_sha256(self._artifact))
+
+    def _point_alias(self, exists: bool) -> None:
+        assert self._version, "the version step runs before the alias step"
+        steps.point_alias(self._clients, self._name, self._version, exists)
 
 
-def deploy(
-    artifact: Artifact,
-    target: Target,
-    options: AwsOptions,
-    session: boto3.session.Session | None = None,
-    progress: Progress | None = None,
-) -> Result:
-    """Create or update the function so alias `live` serves `artifact`; say so if it already did."""
-    import boto3
+@contextlib.contextmanager
+def _as_sentence() -> Iterator[None]:
+    """botocore's errors, during a read or a step, as the one sentence a user sees."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    session = session or boto3.session.Session(region_name=target.region)
-    region, memory = _preflight(artifact, target, options, session)
     try:
-        return _deploy(artifact, target, options, session, region, memory, progress)
+        yield
     except (BotoCoreError, ClientError) as error:
         raise DeployError(f"AWS refused the deploy: {error}") from None
 
 
-def _deploy(
-    artifact: Artifact,
-    target: Target,
-    options: AwsOptions,
-    session: boto3.session.Session,
-    region: str,
-    memory: int,
-    progress: Progress | None,
-) -> Result:
-    say = progress or (lambda _: None)
-    clients = _Clients(session, region, target.endpoint_url)
-    steps = Plan("aws", target.name, region)
-    wanted = _configuration(artifact, target, memory)
+def _step(action: Callable[..., object], *args: object) -> Callable[[], object]:
+    """A step's `run`: `action(*args)`, its botocore errors turned into one sentence."""
 
-    say("reading the function")
-    current = _get_function(clients.awslambda, target.name)
-    role = options.role_arn or (current and current["Role"]) or _ensure_role(clients, target, steps)
-    wanted["Role"] = role
-    expected = code_sha256(artifact)
-    if current is None:
-        say("creating the function")
-        code = _code(clients, artifact, target, options, steps)
-        _create(clients, target, wanted, artifact.arch, code, not options.role_arn, steps)
-    else:
-        if current.get("LastUpdateStatus") == "InProgress":  # another update is still running
-            _wait(clients, "function_updated_v2", target.name)
-        if current["CodeSha256"] != expected or current.get("Architectures") != [artifact.arch]:
-            say("updating the code")
-            code = _code(clients, artifact, target, options, steps)
-            clients.awslambda.update_function_code(
-                FunctionName=target.name, Architectures=[artifact.arch], **code
-            )
-            _wait(clients, "function_updated_v2", target.name)
-            steps.add("update", f"function {target.name} code", artifact.sha256[:12])
-        drift = _drift(current, wanted)
-        if drift:
-            say("updating the configuration")
-            clients.awslambda.update_function_configuration(FunctionName=target.name, **wanted)
-            _wait(clients, "function_updated_v2", target.name)
-            steps.add("update", f"function {target.name} configuration", ", ".join(drift))
-        if not steps.changed:
-            steps.add("unchanged", f"function {target.name}", artifact.sha256[:12])
+    def run() -> object:
+        with _as_sentence():
+            return action(*args)
 
-    say("publishing")
-    version = _publish(clients, target.name, expected, wanted, steps)
-    say("configuring the Function URL")
-    url = _function_url(clients, target, steps)
-    result = Result(steps, url, version=version, auth="NONE" if target.public else "AWS_IAM")
-    if target.public:
-        result.notes.append(f"PUBLIC: anyone on the internet can call {url}")
-    if target.smoke:
-        say("smoke request")
-        smoke(url, None if target.public else _signed_headers(session, region, url))
-    return result
+    return run
 
 
-class _Clients:
-    """The boto3 clients a deploy needs, all pointed at the same endpoint."""
+def _exists(head: Callable[[], object], what: str) -> bool:
+    """A HEAD request's answer: True, False on 404, one sentence for anything else (403)."""
+    from botocore.exceptions import ClientError
 
-    def __init__(self, session: boto3.session.Session, region: str, endpoint_url: str | None):
-        def client(name: str) -> Any:
-            return session.client(name, region_name=region, endpoint_url=endpoint_url)
-
-        self.awslambda = client("lambda")
-        self.iam = client("iam")
-        self.s3 = client("s3")
-        self.region = region
+    try:
+        head()
+    except ClientError as error:
+        if error.response["Error"]["Code"] in ("404", "NoSuchBucket", "NoSuchKey", "NotFound"):
+            return False
+        raise DeployError(f"cannot use {what}: {error}") from None
+    return True
 
 
 def _preflight(
-    artifact: Artifact,
-    target: Target,
-    options: AwsOptions,
-    session: boto3.session.Session,
-    credentials: bool = True,
+    artifact: Artifact, target: Target, options: AwsOptions, session: boto3.session.Session
 ) -> tuple[str, int]:
     """Every check that needs no request: name, region, artifact, size, credentials."""
     check_name("aws", target.name)
@@ -204,13 +326,12 @@ def _preflight(
     check_region("aws", region)
     if not 1 <= target.timeout_s <= limits.AWS.timeout_s.value:
         raise PreflightError(f"Lambda timeout must be 1 to {limits.AWS.timeout_s.value} s")
-    limit = direct_upload_limit()
-    if limit is not None and artifact.zipped_bytes > limit and not options.bucket:
+    if _over_direct_limit(artifact) and not options.bucket:
         raise PreflightError(
             f"{artifact.path.name} is {artifact.zipped_bytes:,} bytes, over Lambda's direct "
-            f"upload limit of {limit:,}; pass --bucket NAME to upload it through S3"
+            f"upload limit of {direct_upload_limit():,}; pass --bucket NAME to upload it through S3"
         )
-    if credentials and session.get_credentials() is None:
+    if session.get_credentials() is None:
         raise PreflightError(
             "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID and "
             "AWS_SECRET_ACCESS_KEY, or run `aws configure`"
@@ -218,18 +339,23 @@ def _preflight(
     return region, memory
 
 
-def _runtime(artifact: Artifact) -> str:
-    return limits.require_runtime("aws", artifact.python).identifier
+def _over_direct_limit(artifact: Artifact) -> bool:
+    limit = direct_upload_limit()
+    return limit is not None and artifact.zipped_bytes > limit
+
+
+def _auth(public: bool) -> str:
+    return "NONE" if public else "AWS_IAM"
 
 
 def _role_name(function: str) -> str:
     return f"bertless-{function}"[:64]
 
 
-def _configuration(artifact: Artifact, target: Target, memory: int) -> dict[str, Any]:
-    """The function settings bertless owns; anything else on the function is left alone."""
+def _settings(artifact: Artifact, target: Target, memory: int) -> dict[str, Any]:
+    """The function settings bertless owns besides the role; others are left alone."""
     return {
-        "Runtime": _runtime(artifact),
+        "Runtime": limits.require_runtime("aws", artifact.python).identifier,
         "Handler": artifact.entry_point,
         "MemorySize": memory,
         "Timeout": target.timeout_s,
@@ -242,219 +368,6 @@ def _drift(current: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
     have = dict(current)
     have["Environment"] = {"Variables": current.get("Environment", {}).get("Variables", {})}
     return [key for key, value in wanted.items() if have.get(key) != value]
-
-
-def _get_function(awslambda: Any, name: str, qualifier: str | None = None) -> dict | None:
-    extra = {"Qualifier": qualifier} if qualifier else {}
-    try:
-        return awslambda.get_function_configuration(FunctionName=name, **extra)
-    except awslambda.exceptions.ResourceNotFoundException:
-        return None
-
-
-def _wait(clients: _Clients, waiter: str, name: str, **extra: str) -> None:
-    """Block on a boto3 waiter; a failed update surfaces as one sentence, the alias unmoved."""
-    from botocore.exceptions import WaiterError
-
-    try:
-        clients.awslambda.get_waiter(waiter).wait(FunctionName=name, **extra)
-    except WaiterError as error:
-        state = error.last_response.get("Configuration", error.last_response)
-        reason = state.get("LastUpdateStatusReason") or state.get("StateReason") or str(error)
-        raise DeployError(
-            f"Lambda did not get {name} ready ({reason}); "
-            f"alias {ALIAS} still serves the old version"
-        ) from None
-
-
-def _plan_upload(steps: Plan, artifact: Artifact, target: Target, options: AwsOptions) -> None:
-    limit = direct_upload_limit()
-    if limit is not None and artifact.zipped_bytes > limit:
-        steps.add("create", f"bucket {options.bucket}", "if absent; private, SSE-S3")
-        steps.add(
-            "upload",
-            f"s3://{options.bucket}/{_s3_key(target.name, artifact)}",
-            "unless already there",
-            artifact.zipped_bytes,
-        )
-    else:
-        steps.add("upload", "zip", "directly in the API call", artifact.zipped_bytes)
-
-
-def _s3_key(name: str, artifact: Artifact) -> str:
-    """Content-addressed, so a re-deploy finds its zip already there."""
-    return f"bertless/{name}/{artifact.sha256}.zip"
-
-
-def _code(
-    clients: _Clients, artifact: Artifact, target: Target, options: AwsOptions, steps: Plan
-) -> dict[str, Any]:
-    """The Code argument: the bytes themselves, or an S3 object for a zip over the limit."""
-    limit = direct_upload_limit()
-    if limit is None or artifact.zipped_bytes <= limit:
-        steps.add("upload", "zip", "directly", artifact.zipped_bytes)
-        return {"ZipFile": artifact.path.read_bytes()}
-    assert options.bucket  # _preflight refused a large zip without one
-    _ensure_bucket(clients, options.bucket, steps)
-    key = _s3_key(target.name, artifact)
-    try:
-        clients.s3.head_object(Bucket=options.bucket, Key=key)
-        steps.add("unchanged", f"s3://{options.bucket}/{key}", "already uploaded")
-    except clients.s3.exceptions.ClientError as error:
-        if error.response["Error"]["Code"] not in ("404", "NoSuchKey", "NotFound"):
-            raise
-        clients.s3.upload_file(
-            str(artifact.path),
-            options.bucket,
-            key,
-            ExtraArgs={"ServerSideEncryption": "AES256", "ContentType": "application/zip"},
-        )
-        steps.add("upload", f"s3://{options.bucket}/{key}", "", artifact.zipped_bytes)
-    return {"S3Bucket": options.bucket, "S3Key": key}
-
-
-def _ensure_bucket(clients: _Clients, bucket: str, steps: Plan) -> None:
-    """Create the bucket if it is missing, private and encrypted; an existing one is left as is."""
-    s3 = clients.s3
-    try:
-        s3.head_bucket(Bucket=bucket)
-        return
-    except s3.exceptions.ClientError as error:
-        if error.response["Error"]["Code"] not in ("404", "NoSuchBucket", "NotFound"):
-            raise DeployError(f"cannot use bucket {bucket}: {error}") from None
-    extra = (
-        {}
-        if clients.region == "us-east-1"
-        else {"CreateBucketConfiguration": {"LocationConstraint": clients.region}}
-    )
-    s3.create_bucket(Bucket=bucket, **extra)
-    s3.put_public_access_block(
-        Bucket=bucket,
-        PublicAccessBlockConfiguration={
-            "BlockPublicAcls": True,
-            "IgnorePublicAcls": True,
-            "BlockPublicPolicy": True,
-            "RestrictPublicBuckets": True,
-        },
-    )
-    s3.put_bucket_encryption(
-        Bucket=bucket,
-        ServerSideEncryptionConfiguration={
-            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
-        },
-    )
-    steps.add("create", f"bucket {bucket}", "public access blocked, SSE-S3")
-
-
-def _ensure_role(clients: _Clients, target: Target, steps: Plan) -> str:
-    """An execution role that may only write its own logs (AWSLambdaBasicExecutionRole)."""
-    iam = clients.iam
-    name = _role_name(target.name)
-    try:
-        return iam.get_role(RoleName=name)["Role"]["Arn"]
-    except iam.exceptions.NoSuchEntityException:
-        pass
-    arn = iam.create_role(
-        RoleName=name,
-        AssumeRolePolicyDocument=json.dumps(TRUST_POLICY),
-        Description=f"bertless execution role for {target.name}",
-    )["Role"]["Arn"]
-    iam.attach_role_policy(RoleName=name, PolicyArn=BASIC_EXECUTION_POLICY)
-    steps.add("create", f"role {name}", "AWSLambdaBasicExecutionRole only")
-    return arn
-
-
-def _create(
-    clients: _Clients,
-    target: Target,
-    wanted: dict[str, Any],
-    arch: str,
-    code: dict[str, Any],
-    fresh_role: bool,
-    steps: Plan,
-) -> None:
-    """CreateFunction, retrying while a just-created role is not yet assumable by Lambda."""
-    awslambda = clients.awslambda
-    deadline = time.monotonic() + (ROLE_PROPAGATION_S if fresh_role else 0)
-    while True:
-        try:
-            awslambda.create_function(
-                FunctionName=target.name,
-                Code=code,
-                Architectures=[arch],
-                Publish=False,
-                Description="deployed by bertless",
-                **wanted,
-            )
-            break
-        except awslambda.exceptions.InvalidParameterValueException as error:
-            if "assume" not in str(error) or time.monotonic() > deadline:
-                raise DeployError(f"Lambda refused to create {target.name}: {error}") from None
-            time.sleep(3)
-    _wait(clients, "function_active_v2", target.name)
-    steps.add("create", f"function {target.name}", f"{wanted['Runtime']} {wanted['MemorySize']} MB")
-
-
-def _publish(
-    clients: _Clients, name: str, expected: str, wanted: dict[str, Any], steps: Plan
-) -> str:
-    """Publish `$LATEST` and move `live` to it, unless `live` already serves exactly that."""
-    awslambda = clients.awslambda
-    live = _get_function(awslambda, name, ALIAS)
-    if live and live["CodeSha256"] == expected and not _drift(live, wanted):
-        steps.add("unchanged", f"alias {ALIAS}", f"version {live['Version']}")
-        return live["Version"]
-    version = awslambda.publish_version(
-        FunctionName=name, CodeSha256=expected, Description=f"bertless {expected}"
-    )["Version"]
-    _wait(clients, "published_version_active", name, Qualifier=version)
-    steps.add("create", f"version {version}", "")
-    if live is None:
-        awslambda.create_alias(FunctionName=name, Name=ALIAS, FunctionVersion=version)
-        steps.add("create", f"alias {ALIAS}", f"-> version {version}")
-    else:
-        awslambda.update_alias(FunctionName=name, Name=ALIAS, FunctionVersion=version)
-        steps.add("update", f"alias {ALIAS}", f"version {live['Version']} -> {version}")
-    return version
-
-
-def _function_url(clients: _Clients, target: Target, steps: Plan) -> str:
-    """The alias's Function URL with the wanted auth type, and the resource policy to match."""
-    awslambda = clients.awslambda
-    auth = "NONE" if target.public else "AWS_IAM"
-    where = {"FunctionName": target.name, "Qualifier": ALIAS}
-    try:
-        config = awslambda.get_function_url_config(**where)
-    except awslambda.exceptions.ResourceNotFoundException:
-        config = awslambda.create_function_url_config(AuthType=auth, **where)
-        steps.add("create", f"Function URL on {ALIAS}", f"auth {auth}")
-    else:
-        if config["AuthType"] != auth:
-            config = awslambda.update_function_url_config(AuthType=auth, **where)
-            steps.add("update", f"Function URL on {ALIAS}", f"auth {auth}")
-    _public_permissions(awslambda, target, steps)
-    return config["FunctionUrl"]
-
-
-def _public_permissions(awslambda: Any, target: Target, steps: Plan) -> None:
-    """Add the two statements a public URL needs, or remove them when it goes private again."""
-    where = {"FunctionName": target.name, "Qualifier": ALIAS}
-    try:
-        policy = json.loads(awslambda.get_policy(**where)["Policy"])
-        present = {statement["Sid"] for statement in policy.get("Statement", [])}
-    except awslambda.exceptions.ResourceNotFoundException:
-        present = set()
-    statements = {
-        PUBLIC_URL_SID: {"Action": "lambda:InvokeFunctionUrl", "FunctionUrlAuthType": "NONE"},
-        PUBLIC_INVOKE_SID: {"Action": "lambda:InvokeFunction", "InvokedViaFunctionUrl": True},
-    }
-    for sid, statement in statements.items():
-        if target.public and sid not in present:
-            awslambda.add_permission(StatementId=sid, Principal="*", **statement, **where)
-            steps.add("open", f"permission {sid}", "anyone may invoke the URL")
-        elif not target.public and sid in present:
-            awslambda.remove_permission(StatementId=sid, **where)
-            steps.add("close", f"permission {sid}", "public access removed")
 
 
 def _signed_headers(session: boto3.session.Session, region: str, url: str) -> dict[str, str]:
