@@ -5,14 +5,14 @@ no emulator, and, for Flex Consumption apps, for the app's Kudu (SCM) OneDeploy 
 The stand-in below is not Microsoft's service: it is a small http.server app answering the ARM
 calls a deploy makes (Microsoft.Web/sites 2023-12-01: get, config/web, config/appsettings/list,
 config/appsettings PUT, PATCH identity, syncfunctiontriggers, host/default/listkeys;
-Microsoft.Authorization/roleAssignments 2022-04-01 PUT) and the OneDeploy calls (POST
+Microsoft.Authorization/roleAssignments 2022-04-01 GET and PUT) and the OneDeploy calls (POST
 /api/publish, GET /api/deployments/ID, in the shapes azure-cli and azd use: see
-bertless.deploy.azure) in their documented shapes, and CHECKING what it receives: the bearer token,
-the api-version, the body shapes, app settings as strings, a role assignment for the app's own
-identity at the container's scope, a zip body with Content-Type application/zip and
-RemoteBuild=false, and no WEBSITE_RUN_FROM_PACKAGE on a Flex app. A request that breaks those rules
-is answered 400 and listed in `violations`, which every test asserts is empty. What it cannot show
-is how the real services behave beyond those shapes.
+bertless.deploy.azure_flex) in their documented shapes, and CHECKING what it receives: the bearer
+token, the api-version, the body shapes, app settings as strings, a role assignment for the app's
+own identity at the container's scope, a zip body with Content-Type application/zip and
+RemoteBuild=false, and no WEBSITE_RUN_FROM_PACKAGE on a Flex app. A request that breaks those
+rules is answered 400 and listed in `violations`, which every test asserts is empty. What it
+cannot show is how the real services behave beyond those shapes.
 """
 
 from __future__ import annotations
@@ -27,8 +27,18 @@ import pytest
 from azure.core.credentials import AccessToken
 from azure.storage.blob import BlobServiceClient
 
-from bertless.deploy import azure
-from bertless.deploy.plan import ARTIFACT_SHA_SETTING, DeployError, PreflightError, Target
+from bertless.deploy import azure, azure_blob, azure_flex
+from bertless.deploy.plan import (
+    ARTIFACT_SHA_SETTING,
+    Apply,
+    DeployError,
+    Plan,
+    PreflightError,
+    Result,
+    Show,
+    Target,
+)
+from bertless.deploy.plan import deploy as run_deploy
 
 if TYPE_CHECKING:
     from deploy_fixtures import Call
@@ -96,6 +106,9 @@ class ArmStandIn:
         role = ROLE.fullmatch(call.path)
         if role:
             assert version == "2022-04-01", f"roleAssignments api-version {version}"
+            if call.method == "GET":
+                found = self.roles.get(role["id"])
+                return (200, {"id": call.path, "properties": found}) if found else (404, {})
             return self.assign(role, call)
         site = SITES.fullmatch(call.path)
         assert site, f"unknown path {call.path}"
@@ -158,7 +171,7 @@ class ArmStandIn:
         properties = call.body["properties"]
         assert properties["roleDefinitionId"] == (
             f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Authorization/roleDefinitions/"
-            f"{azure.BLOB_READER_ROLE}"
+            f"{azure_blob.BLOB_READER_ROLE}"
         ), "only Storage Blob Data Reader"
         assert properties["principalId"] == self.sites[APP]["identity"]["principalId"], "principal"
         assert properties["principalType"] == "ServicePrincipal", "principalType"
@@ -211,7 +224,7 @@ def arm(serve_stand_in):
 def flex(serve_stand_in, monkeypatch):
     """A Flex Consumption app on Python 3.12, and no storage account: OneDeploy needs none."""
     monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING", raising=False)
-    monkeypatch.setattr(azure, "POLL_S", 0.01)
+    monkeypatch.setattr(azure_flex, "POLL_S", 0.01)
     monkeypatch.setattr(azure, "_default_credential", StandInCredential)
     api = ArmStandIn(flex="3.12")
     with serve_stand_in(api) as server:
@@ -225,16 +238,51 @@ def options(**extra) -> azure.AzureOptions:
     return azure.AzureOptions(subscription=SUBSCRIPTION, resource_group=GROUP, **extra)
 
 
+def is_read(call: Call) -> bool:
+    """A GET, or the POST that is ARM's read of app settings: nothing written."""
+    return call.method == "GET" or (
+        call.method == "POST" and call.path.endswith("/config/appsettings/list")
+    )
+
+
 def only_reads(server) -> bool:
     """True when the only POSTs were the reads ARM spells POST: nothing was written."""
     posts = [c.path.rsplit("/", 2)[-2:] for c in server.writes()]
     return posts == [["appsettings", "list"], ["default", "listkeys"]]
 
 
-def deploy(artifact, server, **extra):
+def deploy(artifact, server, container: str = azure_blob.CONTAINER, **extra) -> Result:
     extra.setdefault("smoke", False)
     target = Target(name=APP, endpoint_url=server.url, **extra)
-    return azure.deploy(artifact, target, options(), StandInCredential())
+    deployer = azure.AzureDeployer(options(container=container), StandInCredential())
+    result = run_deploy(deployer, artifact, target, Apply())
+    assert result is not None
+    return result
+
+
+def dry_run(artifact, server, container: str = azure_blob.CONTAINER, **extra) -> Plan:
+    """The plan `--dry-run` shows."""
+    target = Target(name=APP, endpoint_url=server.url, **extra)
+    deployer = azure.AzureDeployer(options(container=container), StandInCredential())
+    shown: list[Plan] = []
+    assert run_deploy(deployer, artifact, target, Show(), shown=shown.append) is None
+    [plan] = shown
+    return plan
+
+
+@pytest.fixture
+def blob_methods(monkeypatch, blob_env, azurite_connection_string) -> list[str]:
+    """The HTTP methods of every Blob Storage request the deploy sends (to Azurite)."""
+    methods: list[str] = []
+
+    def recording(credential, options) -> BlobServiceClient:
+        return BlobServiceClient.from_connection_string(
+            azurite_connection_string,
+            raw_request_hook=lambda request: methods.append(request.http_request.method),
+        )
+
+    monkeypatch.setattr(azure_blob, "blob_service", recording)
+    return methods
 
 
 def test_first_deploy_runs_from_a_private_blob_and_prints_the_key_once_never_logging_it(
@@ -247,7 +295,7 @@ def test_first_deploy_runs_from_a_private_blob_and_prints_the_key_once_never_log
 
     assert deploy_cli(artifact, argv) == 0
 
-    container = blob_env.get_container_client(azure.CONTAINER)
+    container = blob_env.get_container_client(azure_blob.CONTAINER)
     assert container.get_container_properties().public_access is None  # private
     blob = container.get_blob_client(f"{APP}/{artifact.sha256}.zip")
     assert blob.download_blob().readall() == artifact.path.read_bytes()
@@ -259,7 +307,7 @@ def test_first_deploy_runs_from_a_private_blob_and_prints_the_key_once_never_log
     assert settings["BERTLESS_PUBLIC"] == "0"
     assert settings["FUNCTIONS_WORKER_RUNTIME"] == "python"  # the app's own settings are kept
     [role] = arm.api.roles.values()
-    assert role["container"] == azure.CONTAINER
+    assert role["container"] == azure_blob.CONTAINER
     assert any(c.path.endswith("/syncfunctiontriggers") for c in arm.calls)
 
     captured = capsys.readouterr()
@@ -277,7 +325,7 @@ def test_first_deploy_runs_from_a_private_blob_and_prints_the_key_once_never_log
 def test_second_deploy_of_same_artifact_changes_nothing(artifacts, arm, blob_env):
     artifact = artifacts("azure")
     deploy(artifact, arm)
-    blob = blob_env.get_blob_client(azure.CONTAINER, f"{APP}/{artifact.sha256}.zip")
+    blob = blob_env.get_blob_client(azure_blob.CONTAINER, f"{APP}/{artifact.sha256}.zip")
     etag = blob.get_blob_properties().etag
     arm.calls.clear()
 
@@ -296,7 +344,7 @@ def test_changed_artifact_uploads_a_new_blob_and_keeps_the_old_one_to_roll_back_
     deploy(first, arm)
     result = deploy(second, arm)
 
-    container = blob_env.get_container_client(azure.CONTAINER)
+    container = blob_env.get_container_client(azure_blob.CONTAINER)
     names = {blob.name for blob in container.list_blobs(name_starts_with=f"{APP}/")}
     assert {f"{APP}/{first.sha256}.zip", f"{APP}/{second.sha256}.zip"} <= names
     assert arm.api.settings[ARTIFACT_SHA_SETTING] == second.sha256
@@ -330,15 +378,50 @@ def test_an_app_that_cannot_run_the_artifact_is_refused_before_any_write(
 
 def test_a_missing_app_is_one_sentence(artifacts, arm, blob_env):
     target = Target(name="no-such-app", endpoint_url=arm.url, smoke=False)
+    deployer = azure.AzureDeployer(options(), StandInCredential())
     with pytest.raises(DeployError, match="function app no-such-app does not exist"):
-        azure.deploy(artifacts("azure"), target, options(), StandInCredential())
+        run_deploy(deployer, artifacts("azure"), target, Apply())
 
 
-def test_dry_run_sends_nothing(artifacts, recorder, blob_env):
-    target = Target(name=APP, endpoint_url=recorder.url)
-    plan = azure.plan(artifacts("azure"), target, options())
-    assert "upload" in [step.action for step in plan.steps]
-    assert recorder.calls == []
+def test_dry_run_sends_only_reads(artifacts, arm, blob_env, blob_methods):
+    container = "dry-" + uuid.uuid4().hex[:12]
+
+    plan = dry_run(artifacts("azure"), arm, container)
+
+    # the container, the blob, the identity, the role assignment, the settings, the triggers
+    actions = ["create", "upload", "update", "create", "update", "update"]
+    assert [step.action for step in plan.steps] == actions
+    assert arm.calls and all(is_read(call) for call in arm.calls)
+    assert blob_methods and set(blob_methods) <= {"GET", "HEAD"}
+    assert not blob_env.get_container_client(container).exists()
+    assert "identity" not in arm.api.sites[APP] and ARTIFACT_SHA_SETTING not in arm.api.settings
+
+
+@pytest.mark.parametrize("history", ["first", "repeat", "changed"])
+@pytest.mark.parametrize("app", ["linux-consumption", "flex"])
+def test_dry_run_steps_equal_the_steps_the_deploy_took(artifacts, request, app, history):
+    """The plan `--dry-run` shows, from reads alone, is the plan the deploy then carries out."""
+    flex = app == "flex"
+    server = request.getfixturevalue("flex" if flex else "arm")
+    blob_methods = [] if flex else request.getfixturevalue("blob_methods")
+    container = "plan-" + uuid.uuid4().hex[:12]  # a first deploy finds no container and no blob
+    first, second = artifacts("azure", b"v1"), artifacts("azure", b"v2")
+    if history != "first":
+        deploy(first, server, container)
+    artifact = second if history == "changed" else first
+    server.calls.clear()
+    blob_methods.clear()
+
+    shown = dry_run(artifact, server, container)
+
+    assert server.calls and all(is_read(call) for call in server.calls)
+    assert set(blob_methods) <= {"GET", "HEAD"}
+    assert shown.changed == (history != "repeat")
+    took = deploy(artifact, server, container).plan.steps
+    assert shown.steps == took
+    assert any(step.action == "upload" for step in took) == (history != "repeat")
+    after = dry_run(artifact, server, container)
+    assert [step.action for step in after.steps] == ["unchanged"] * len(after.steps)
 
 
 @pytest.mark.parametrize(
@@ -364,13 +447,12 @@ def test_bad_input_is_one_sentence_before_any_request(
     spec.update({k: v for k, v in change.items() if k in spec})
     subscription = None if "subscription" in change else SUBSCRIPTION
     given = None if "credentials" in change else StandInCredential()
+    deployer = azure.AzureDeployer(
+        azure.AzureOptions(subscription=subscription, resource_group=GROUP), given
+    )
+    target = Target(endpoint_url=recorder.url, smoke=False, **spec)
     with pytest.raises(PreflightError) as refused:
-        azure.deploy(
-            artifacts(change.get("cloud", "azure")),
-            Target(endpoint_url=recorder.url, smoke=False, **spec),
-            azure.AzureOptions(subscription=subscription, resource_group=GROUP),
-            given,
-        )
+        run_deploy(deployer, artifacts(change.get("cloud", "azure")), target, Show())
     assert message in str(refused.value)
     assert recorder.calls == []
 
