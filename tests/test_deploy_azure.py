@@ -59,6 +59,9 @@ ROLE = re.compile(
 )
 
 
+NOT_THERE = 404  # a OneDeploy deployment not listed (yet, or no longer)
+
+
 class ArmStandIn:
     """Azure Resource Manager, as far as a deploy uses it. Not Microsoft's code."""
 
@@ -91,6 +94,7 @@ class ArmStandIn:
         self.published: list[bytes] = []  # zips POSTed to OneDeploy
         self.outcome = (4, "")  # what a OneDeploy deployment ends with: (status, status_text)
         self.deployments: dict[str, list[int]] = {}  # id: statuses still to report
+        self.before: list[int] = [1, 2]  # what a poll sees before the outcome; NOT_THERE: a 404
 
     def serve_scm(self, url: str) -> None:
         """Name this server as the app's SCM host, as ARM names the real one."""
@@ -157,12 +161,14 @@ class ArmStandIn:
             assert isinstance(call.body, bytes), "the zip as the body"
             self.published.append(call.body)
             deployment = str(uuid.uuid4())
-            self.deployments[deployment] = [1, 2, self.outcome[0]]  # building, deploying, done
+            self.deployments[deployment] = [*self.before, self.outcome[0]]
             return 202, deployment
         deployment = call.path.removeprefix("/api/deployments/")
         assert call.method == "GET" and deployment in self.deployments, f"no {call.path}"
         statuses = self.deployments[deployment]
         status = statuses.pop(0) if len(statuses) > 1 else statuses[0]
+        if status == NOT_THERE:
+            return 404, {}
         text = self.outcome[1] if status == self.outcome[0] else ""
         return 200, {"id": deployment, "status": status, "status_text": text, "complete": False}
 
@@ -521,3 +527,25 @@ def test_flex_failed_deployment_is_a_deploy_error_with_the_platform_message(arti
     flex.api.outcome = (4, "")
     assert deploy(artifact, flex).changed
     assert len(flex.api.published) == 2
+
+
+def test_flex_deployment_not_listed_yet_then_recycled_once_seen_counts_as_done(artifacts, flex):
+    """azd's reading of OneDeploy: a new deployment can take a moment to appear, and the worker
+    that ran it can be recycled (404) after it was seen."""
+    flex.api.before = [NOT_THERE, NOT_THERE, 1]
+    flex.api.outcome = (NOT_THERE, "")
+
+    assert deploy(artifacts("azure"), flex).changed
+
+    polls = [c for c in flex.calls if c.path.startswith("/api/deployments/")]
+    assert len(polls) == 4  # two misses, building, gone
+    assert ARTIFACT_SHA_SETTING in flex.api.settings
+
+
+def test_flex_deployment_that_never_appears_is_a_deploy_error(artifacts, flex):
+    flex.api.before, flex.api.outcome = [], (NOT_THERE, "")
+
+    with pytest.raises(DeployError, match="failed with 404"):
+        deploy(artifacts("azure"), flex)
+
+    assert ARTIFACT_SHA_SETTING not in flex.api.settings
