@@ -403,6 +403,20 @@ def test_dry_run_sends_only_reads(artifacts, arm, blob_env, blob_methods):
     assert "identity" not in arm.api.sites[APP] and ARTIFACT_SHA_SETTING not in arm.api.settings
 
 
+def test_dry_run_through_the_cli_prints_the_plan_and_no_key(
+    artifacts, arm, blob_env, deploy_cli, capsys
+):
+    argv = ["azure", "x", "--name", APP, "--subscription", SUBSCRIPTION, "--dry-run"]
+    argv += ["--resource-group", GROUP, "--no-smoke", "--endpoint-url", arm.url]
+
+    assert deploy_cli(artifacts("azure"), argv) == 0
+
+    out = capsys.readouterr().out
+    assert "dry run: nothing touched" in out and "app settings" in out
+    assert FUNCTION_KEY not in out
+    assert all(is_read(call) for call in arm.calls)
+
+
 @pytest.mark.parametrize("history", ["first", "repeat", "changed"])
 @pytest.mark.parametrize("app", ["linux-consumption", "flex"])
 def test_dry_run_steps_equal_the_steps_the_deploy_took(artifacts, request, app, history):

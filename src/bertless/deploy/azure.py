@@ -83,7 +83,12 @@ class App:
 
     def resource(self, suffix: str = "") -> str:
         """The public ARM URL of the site, or of one of its parts (`/config/web`)."""
-        return f"{ARM}{self.id}{suffix}"
+        return self.at(self.id + suffix)
+
+    @staticmethod
+    def at(path: str) -> str:
+        """The public ARM URL of any resource (the client swaps the base for a stand-in's)."""
+        return ARM + path
 
     def scm(self) -> str:
         """The app's Kudu (SCM) base URL: ARM's hostType Repository entry, as azure-cli finds it."""

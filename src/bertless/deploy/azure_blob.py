@@ -37,7 +37,6 @@ T = TypeVar("T")
 
 CONTAINER = "bertless-deployments"
 CONNECTION_STRING_ENV = "AZURE_STORAGE_CONNECTION_STRING"
-ARM = "https://management.azure.com"  # bertless.deploy.azure.ARM, which imports this module
 AUTHORIZATION_API = "2022-04-01"
 # Built-in role "Storage Blob Data Reader":
 # https://learn.microsoft.com/azure/role-based-access-control/built-in-roles/storage
@@ -133,7 +132,7 @@ class BlobPackage:
             f"/blobServices/default/containers/{self.options.container}"
         )
         name = uuid.uuid5(uuid.NAMESPACE_URL, f"{scope}|{self.principal}|{BLOB_READER_ROLE}")
-        return f"{ARM}{scope}/providers/Microsoft.Authorization/roleAssignments/{name}"
+        return self.app.at(f"{scope}/providers/Microsoft.Authorization/roleAssignments/{name}")
 
     # The steps.
 
