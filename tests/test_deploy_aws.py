@@ -14,7 +14,16 @@ import boto3
 import pytest
 
 from bertless.deploy import aws
-from bertless.deploy.plan import Apply, Plan, PreflightError, Result, Show, Target, deploy
+from bertless.deploy.plan import (
+    Apply,
+    DeployError,
+    Plan,
+    PreflightError,
+    Result,
+    Show,
+    Target,
+    deploy,
+)
 from bertless.platforms import limits
 
 pytest_plugins = ["deploy_fixtures"]
@@ -138,6 +147,34 @@ def test_memory_change_alone_publishes_a_new_version(artifacts, moto_endpoint, a
     live = awslambda.get_function_configuration(FunctionName="resized", Qualifier="live")
     assert live["MemorySize"] == 1024
     assert versions(awslambda, "resized") == ["1", "2"]
+
+
+def test_a_deploy_stopped_after_updating_latest_is_finished_by_the_next(
+    artifacts, moto_endpoint, awslambda
+):
+    """`$LATEST` already has the new code but the alias does not: publish and move it anyway."""
+    deploy_aws(artifacts("aws", b"v1"), target("halfway", moto_endpoint))
+    changed = artifacts("aws", b"v2")
+    awslambda.update_function_code(FunctionName="halfway", ZipFile=changed.path.read_bytes())
+
+    result = deploy_aws(changed, target("halfway", moto_endpoint))
+
+    assert [(step.action, step.what) for step in result.plan.steps[:3]] == [
+        ("unchanged", "function halfway"),
+        ("create", "version"),
+        ("update", "alias live"),
+    ]
+    live = awslambda.get_function_configuration(FunctionName="halfway", Qualifier="live")
+    assert live["CodeSha256"] == aws.code_sha256(changed) and result.version == "2"
+
+
+def test_an_error_answer_while_planning_is_one_sentence(artifacts, recorder, aws_env, monkeypatch):
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    with pytest.raises(DeployError) as refused:
+        deploy_aws(artifacts("aws"), target("refused", recorder.url))
+    assert str(refused.value).startswith("AWS refused the deploy: ")
+    assert "GetFunctionConfiguration" in str(refused.value)
+    assert [call.method for call in recorder.calls] == ["GET"]
 
 
 def test_zip_over_direct_upload_limit_goes_through_a_private_encrypted_bucket(
