@@ -116,7 +116,7 @@ def test_too_long_input_names_its_index_and_token_count(minilm_bundle):
     [
         ([], "inputs is an empty list"),
         (["fine", 3], "input 1 is a int, not a text"),
-        (["fine", ""], "input 1 is an empty text"),
+        (["fine", ""], "input 1 is the empty string"),
         ([None], "input 0 is a NoneType, not a text"),
         (b"bytes", "inputs must be a text or a list of texts"),
     ],

@@ -1,7 +1,9 @@
 """Rows in, result columns out: the one place both batch engines turn texts into answers.
 
-Every row is checked on its own before any batching, so a null, a non-string, an empty text or an
-over-long text becomes that row's `error` and never fails the rows scored beside it.
+Every row is checked on its own before any batching, so a null, a non-string, an empty string or
+an over-long text becomes that row's `error` and never fails the rows scored beside it. What counts
+as a text is the predictor's own rule (`text_problem`): a blank row is scored as `POST /embed`
+scores a blank text.
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ from tokenizers import Tokenizer
 
 from bertless.core.bundle import Manifest
 from bertless.core.errors import InputTooLongError
-from bertless.core.predictor import Forward, Item, Predictor, as_items
+from bertless.core.predictor import (
+    Forward,
+    Item,
+    Predictor,
+    as_items,
+    label_names,
+    text_problem,
+)
 
 ERROR_COLUMN = "error"
 
@@ -54,15 +63,12 @@ def result_schema(manifest: Manifest) -> pa.Schema:
 
 
 def row_problem(text: object, pair: object = None, *, paired: bool = False) -> str | None:
-    """Why a row cannot be scored, or None; the same rules `as_items` applies to a request."""
+    """Why a row cannot be scored, or None: a null cell, or what the predictor refuses as text."""
     values = [("text", text), ("pair", pair)] if paired else [("text", text)]
     for name, value in values:
-        if value is None:
-            return f"{name} is null"
-        if not isinstance(value, str):
-            return f"{name} is a {type(value).__name__}, not a string"
-        if not value.strip():
-            return f"{name} is empty"
+        problem = "null" if value is None else text_problem(value)
+        if problem:
+            return f"{name} is {problem}"
     return None
 
 
@@ -133,7 +139,7 @@ def _columns(
     errors = pa.array(problems, type=pa.string())
     if manifest.task == "feature-extraction":
         return pa.Table.from_arrays([vectors.cast(schema.field(0).type), errors], schema=schema)
-    labels = manifest.labels or [f"LABEL_{i}" for i in range(width)]
+    labels = label_names(manifest.labels, width)
     best = dense.argmax(axis=1)
     label = pa.array([labels[b] for b in best], type=pa.string(), mask=missing.to_numpy(False))
     score = pa.array(dense.max(axis=1), type=pa.float32(), mask=missing.to_numpy(False))

@@ -81,8 +81,35 @@ def probabilities(logits: np.ndarray, multi_label: bool) -> np.ndarray:
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
+def text_problem(value: object) -> str | None:
+    """Why VALUE is not a text the model scores, or None: the one rule the library, the HTTP
+    service and batch scoring share.
+
+    Blank (whitespace-only) text is text, as in TEI: it tokenizes to the special tokens and
+    embeds like any other. Only the empty string is refused.
+    """
+    if not isinstance(value, str):
+        return f"a {type(value).__name__}, not a string"
+    if value == "":
+        return "the empty string"
+    return None
+
+
+def label_names(labels: Sequence[str], width: int) -> list[str]:
+    """The bundle's labels, or `LABEL_0`... as transformers names them when a bundle has none."""
+    return list(labels) or [f"LABEL_{i}" for i in range(width)]
+
+
+def rank_labels(scores: np.ndarray, labels: Sequence[str]) -> list[dict]:
+    """One input's scores as `{"label", "score"}`, best first; ties keep the label order."""
+    names = label_names(labels, len(scores))
+    return [
+        {"label": names[i], "score": float(scores[i])} for i in np.argsort(-scores, kind="stable")
+    ]
+
+
 def as_items(inputs: object, *, pairs: bool) -> list[Item]:
-    """Check that every input is a non-empty text (or a pair of them) before any work is done."""
+    """Check that every input is a text (or a pair of them) before any work is done."""
     if isinstance(inputs, (str, tuple)):
         inputs = [inputs]
     if not isinstance(inputs, Sequence) or isinstance(inputs, bytes):
@@ -101,8 +128,9 @@ def as_items(inputs: object, *, pairs: bool) -> list[Item]:
                 + (" or a pair of texts." if pairs else ".")
             )
         texts = item if isinstance(item, tuple) else (item,)
-        if any(t == "" for t in texts):  # blank text is still text: it embeds like TEI's
-            raise InputError(f"input {index} is an empty text.")
+        problem = next(filter(None, map(text_problem, texts)), None)
+        if problem:
+            raise InputError(f"input {index} is {problem}.")
         items.append(item)
     return items
 
@@ -160,7 +188,7 @@ class Predictor:
         self._require("text-classification", "predict")
         items = as_items(inputs, pairs=True)
         scores = self.classify(items, batch_size, truncate, raw_scores).values
-        ranked = [self._ranked(row) for row in scores]
+        ranked = [rank_labels(row, self.manifest.labels) for row in scores]
         return ranked[0] if isinstance(inputs, (str, tuple)) else ranked
 
     # -- building blocks the service uses -------------------------------------------------------
@@ -256,11 +284,6 @@ class Predictor:
             return states[:, 0]
         weights = mask[:, :, None].astype(states.dtype)
         return (states * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-
-    def _ranked(self, row: np.ndarray) -> list[dict]:
-        labels = self.manifest.labels or [f"LABEL_{i}" for i in range(len(row))]
-        order = np.argsort(-row, kind="stable")
-        return [{"label": labels[i], "score": float(row[i])} for i in order]
 
     def _require(self, task: str, method: str) -> None:
         if self.manifest.task != task:

@@ -2,6 +2,8 @@
 
 Adapters turn a platform's event into a `Request` and the `Response` back, and decide nothing:
 routing, limits, auth, validation and errors all live here, so every cloud answers the same bytes.
+The exchange itself (`Request`, `Response`, JSON) is in `core.http`, the route table in
+`core.routes`; both are re-exported here, where adapters look for them.
 """
 
 from __future__ import annotations
@@ -11,117 +13,43 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ValidationError
 
-from bertless import __version__ as VERSION
 from bertless.core import schemas
 from bertless.core.config import Config
-from bertless.core.errors import BertlessError, BundleError, InputError, TooManyInputsError
+from bertless.core.errors import BertlessError, BundleError, TooManyInputsError
+from bertless.core.http import (
+    JSON,
+    HttpError,
+    Request,
+    Response,
+    WrongTaskError,
+    dumps,
+    error_response,
+    validate,
+)
 from bertless.core.openapi import openapi_document
-from bertless.core.predictor import Item, Predictor, as_items
+from bertless.core.predictor import Item, Predictor, as_items, rank_labels
+from bertless.core.routes import ROUTE_BY_PATH, ROUTES, Route, rerank_refusal, served
+from bertless.core.version import __version__ as VERSION
+
+__all__ = [
+    "JSON",
+    "ROUTES",
+    "HttpError",
+    "Request",
+    "Response",
+    "Route",
+    "Service",
+    "WrongTaskError",
+    "error_response",
+    "served",
+]
 
 log = logging.getLogger("bertless")
-JSON = "application/json"
-
-
-@dataclass(frozen=True)
-class Request:
-    """A platform-neutral HTTP request; header names are matched case-insensitively."""
-
-    method: str
-    path: str
-    headers: Mapping[str, str] = field(default_factory=dict)
-    body: bytes = b""
-
-    def header(self, name: str) -> str | None:
-        name = name.lower()
-        return next((v for k, v in self.headers.items() if k.lower() == name), None)
-
-
-@dataclass(frozen=True)
-class Response:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-class HttpError(BertlessError):
-    """A failure of the HTTP exchange itself (route, method, media type, auth, JSON syntax)."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error_type = "Validation"
-        self.headers = headers or {}
-
-
-class WrongTaskError(BertlessError):
-    status = 424
-    error_type = "Validation"
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    path: str
-    summary: str
-    request: type[BaseModel] | None
-    response: Any
-    tasks: tuple[str, ...]
-    run: Callable[[Service, Any], Any]
-
-
-def _dumps(value: Any) -> bytes:
-    try:
-        return json.dumps(
-            value, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        ).encode()
-    except ValueError:
-        raise BertlessError(
-            "the model produced a value JSON cannot carry (NaN or infinity)."
-        ) from None
-
-
-def error_response(
-    status: int, error_type: str, message: str, headers: dict[str, str] | None = None
-) -> Response:
-    body = _dumps({"error": message, "error_type": error_type})
-    return Response(status, {"Content-Type": JSON, **(headers or {})}, body)
-
-
-def _validate(data: dict, model: type[BaseModel]) -> BaseModel:
-    try:
-        return model.model_validate(data)
-    except ValidationError as error:
-        raise InputError(_validation_message(error)) from None
-    except RecursionError:
-        raise HttpError(400, "the body is nested too deeply.") from None
-
-
-def _validation_message(error: ValidationError) -> str:
-    """One sentence from pydantic's report: the most specific problem, named by its field path.
-
-    For a union (`inputs` may be a text or a list) pydantic reports one error per member; the
-    deepest location is the one the client meant, and the member tags are noise to a client.
-    """
-    problems = error.errors()
-    # Deepest first; among equals, a broken rule (too short) over a type the client didn't mean.
-    first = max(problems, key=lambda p: (len(p["loc"]), not p["type"].endswith("_type")))
-    where = ".".join(str(p) for p in first["loc"] if not _is_union_tag(p)) or "body"
-    return f"{where}: {first['msg']}."
-
-
-def _is_union_tag(part: object) -> bool:
-    return isinstance(part, str) and ("[" in part or "-" in part)
 
 
 class Service:
@@ -133,12 +61,11 @@ class Service:
         self.failure = failure
         self.task = predictor.manifest.task if predictor else None
         self._checksum = predictor.bundle.checksum if predictor else ""
-        self._single_score = bool(predictor) and len(predictor.manifest.labels) == 1
-        self._openapi = _dumps(
+        self._openapi = dumps(
             openapi_document(
                 [
                     (r.method, r.path, r.summary, r.request, r.response)
-                    for r in served(self.task, self._single_score)
+                    for r in served(predictor.manifest if predictor else None)
                 ],
                 "bertless",
                 VERSION,
@@ -202,11 +129,11 @@ class Service:
             data = self._json(request)
             if path == "/":
                 route = self._root_route(data)
-            body = _validate(data, route.request)
-        result = route.run(self, body)
+            body = validate(data, route.request)
+        result = getattr(self, route.handler)(body)
         if isinstance(result, Response):
             return result
-        return Response(200, {"Content-Type": JSON}, _dumps(result))
+        return Response(200, {"Content-Type": JSON}, dumps(result))
 
     # -- HTTP rules -------------------------------------------------------------------------------
 
@@ -321,11 +248,7 @@ class Service:
             self._truncate(body.truncate),
             body.raw_scores,
         ).values
-        labels = self.predictor.manifest.labels or [f"LABEL_{i}" for i in range(scores.shape[1])]
-        ranked = [
-            [{"label": labels[i], "score": float(row[i])} for i in np.argsort(-row, kind="stable")]
-            for row in scores
-        ]
+        ranked = [rank_labels(row, self.predictor.manifest.labels) for row in scores]
         return ranked[0] if single else ranked
 
     def rerank(self, body: schemas.RerankRequest) -> list:
@@ -337,11 +260,9 @@ class Service:
             ).values
             scores = vectors[1:] @ vectors[0]
         else:
-            if len(self.predictor.manifest.labels) > 1:
-                raise WrongTaskError(
-                    "/rerank needs an embedding bundle or a classifier with a single score; this "
-                    f"classifier has {len(self.predictor.manifest.labels)} labels."
-                )
+            refusal = rerank_refusal(self.predictor.manifest)
+            if refusal:
+                raise WrongTaskError(refusal)
             pairs = as_items([(body.query, text) for text in body.texts], pairs=True)
             scores = self.predictor.classify(
                 pairs, self.config.max_batch_size, truncate, body.raw_scores
@@ -397,88 +318,3 @@ def _predict_items(inputs: str | list) -> tuple[bool, list[Item]]:
     if all(isinstance(i, str) for i in inputs):
         return (True, [(inputs[0], inputs[1])]) if len(inputs) == 2 else (False, list(inputs))
     return False, [i[0] if len(i) == 1 else (i[0], i[1]) for i in inputs]
-
-
-EMBEDDING = ("feature-extraction",)
-CLASSIFICATION = ("text-classification",)
-ROUTES: list[Route] = [
-    Route(
-        "POST",
-        "/embed",
-        "Embeddings, one vector per input (TEI)",
-        schemas.EmbedRequest,
-        schemas.Vectors,
-        EMBEDDING,
-        Service.embed,
-    ),
-    Route(
-        "POST",
-        "/predict",
-        "Scores for every label, best first (TEI)",
-        schemas.PredictRequest,
-        schemas.Predictions,
-        CLASSIFICATION,
-        Service.predict,
-    ),
-    Route(
-        "POST",
-        "/similarity",
-        "Cosine similarity of sentences to a source sentence",
-        schemas.SimilarityRequest,
-        list[float],
-        EMBEDDING,
-        Service.similarity,
-    ),
-    Route(
-        "POST",
-        "/rerank",
-        "Texts ranked by relevance to a query (TEI)",
-        schemas.RerankRequest,
-        list[schemas.Rank],
-        (*EMBEDDING, *CLASSIFICATION),
-        Service.rerank,
-    ),
-    Route(
-        "POST",
-        "/v1/embeddings",
-        "Embeddings in the OpenAI shape",
-        schemas.OpenAIEmbeddingRequest,
-        schemas.OpenAIEmbeddingResponse,
-        EMBEDDING,
-        Service.openai_embeddings,
-    ),
-    Route(
-        "POST",
-        "/",
-        "The bundle's task route (the Inference API posts to the root)",
-        schemas.EmbedRequest | schemas.SimilarityRequest | schemas.PredictRequest,
-        schemas.Vectors | list[float] | schemas.Predictions,
-        (),
-        Service.embed,
-    ),
-    Route("GET", "/health", "Liveness and readiness", None, schemas.Health, (), Service.health),
-    Route("GET", "/info", "What is served", None, schemas.Info, (), Service.info),
-    Route("GET", "/openapi.json", "This document", None, dict, (), Service.openapi),
-]
-ROUTE_BY_PATH = {route.path: route for route in ROUTES if route.method == "POST"}
-
-
-def served(task: str | None, single_score: bool = False) -> list[Route]:
-    """The routes a bundle of this task serves, as /openapi.json documents them: a client
-    generated from the document never meets a 424. The root takes the task's own bodies;
-    /rerank needs embeddings or a classifier with one score (a cross-encoder)."""
-    if task is None:
-        return ROUTES
-    root = {
-        "feature-extraction": (
-            schemas.EmbedRequest | schemas.SimilarityRequest,
-            schemas.Vectors | list[float],
-        ),
-        "text-classification": (schemas.PredictRequest, schemas.Predictions),
-    }[task]
-    return [
-        replace(r, request=root[0], response=root[1]) if r.path == "/" else r
-        for r in ROUTES
-        if (not r.tasks or task in r.tasks)
-        and not (r.path == "/rerank" and task == "text-classification" and not single_score)
-    ]
