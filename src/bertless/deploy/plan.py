@@ -18,14 +18,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from bertless.core.errors import BertlessError
+from bertless.say import Say
 
 if TYPE_CHECKING:
     from bertless.packaging.package import Artifact
 
 log = logging.getLogger(__name__)
-
-Say = Callable[[str], None]
-"""Shows what is happening now (a spinner's text); the deploy never depends on it."""
 
 ARTIFACT_SHA_SETTING = "BERTLESS_ARTIFACT_SHA256"
 """The setting that carries the artifact's sha256 where a platform keeps no code hash of its own."""
