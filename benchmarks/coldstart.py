@@ -31,7 +31,7 @@ import zipfile
 from pathlib import Path
 
 from bertless.bench.latency import function_url_event
-from bertless.local.runtime_api import ExecutionEnvironment, Launch, provision_runtime
+from bertless.local.execution_environment import ExecutionEnvironment, Launch, provision_runtime
 from bertless.models.checkpoint import default_model_path
 from bertless.packaging.package import package, read_artifact
 from bertless.packaging.proof import find_interpreter

@@ -16,13 +16,8 @@ from pathlib import Path
 import pytest
 
 from bertless.bench.latency import function_url_event
-from bertless.local.runtime_api import (
-    ExecutionEnvironment,
-    Launch,
-    RuntimeApi,
-    RuntimeApiError,
-    provision_runtime,
-)
+from bertless.local.execution_environment import ExecutionEnvironment, Launch, provision_runtime
+from bertless.local.runtime_api import RuntimeApi, RuntimeApiError
 from bertless.packaging.proof import find_interpreter
 
 HANDLERS = """

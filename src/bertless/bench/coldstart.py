@@ -27,7 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bertless.bench.latency import BenchError, HttpEndpoint, function_url_event
-from bertless.local.runtime_api import ExecutionEnvironment, Launch, RuntimeApiError
+from bertless.local.execution_environment import ExecutionEnvironment, Launch
+from bertless.local.runtime_api import RuntimeApiError
+from bertless.platforms.names import LAMBDA_ALIAS
 
 NONCE_VARIABLE = "BERTLESS_BENCH_NONCE"
 # Runs in the fresh interpreter; stdlib and bertless only. It prints one JSON line of wall-clock
@@ -172,14 +174,14 @@ def remote_cold_starts(
 class AwsFunction:
     """A deployed Lambda function whose configuration a benchmark may change, then restores.
 
-    Function URLs made by `bertless deploy` point at alias `live`, which serves a published
-    version: a change of `$LATEST` alone would not reach them. So every change here is made to
-    `$LATEST`, published, and `live` moved to it, as deploy does; without the alias the change
-    to `$LATEST` is all. boto3 finds the credentials, region and endpoint as usual
+    Function URLs made by `bertless deploy` point at alias `LAMBDA_ALIAS` (`live`), which serves
+    a published version: a change of `$LATEST` alone would not reach them. So every change here
+    is made to `$LATEST`, published, and the alias moved to it, as deploy does; without the
+    alias the change to `$LATEST` is all. boto3 finds the credentials, region and endpoint as usual
     (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL).
     """
 
-    def __init__(self, name: str, alias: str = "live", region: str | None = None) -> None:
+    def __init__(self, name: str, alias: str = LAMBDA_ALIAS, region: str | None = None) -> None:
         import boto3
 
         self.name = name

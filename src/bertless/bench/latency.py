@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from bertless.core.errors import BertlessError
-from bertless.local.runtime_api import ExecutionEnvironment
+from bertless.local.execution_environment import ExecutionEnvironment
 
 TIMEOUT_S = 300  # longer than any synchronous HTTP path of the clouds allows
 _SERVER_TIMING = re.compile(r"(?:^|,)\s*([\w-]+)[^,]*?;\s*dur=([\d.]+)")
