@@ -7,6 +7,7 @@ machine has, so every proof runs in a clean interpreter; wheels come from the wh
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import re
 import shutil
@@ -20,11 +21,13 @@ from packaging.utils import parse_wheel_filename
 
 from bertless.cli.package import add_parser, run
 from bertless.packaging.checks import check_glibc, check_zipped
+from bertless.packaging.elf import glibc_needed
 from bertless.packaging.layouts import LAYOUTS
-from bertless.packaging.package import _Entry, add_bytecode, bytecode_fits, package, read_artifact
+from bertless.packaging.package import package, read_artifact
 from bertless.packaging.proof import find_interpreter
 from bertless.packaging.report import LimitError, PackagingError, Report
-from bertless.packaging.wheels import Target, glibc_needed
+from bertless.packaging.stage import Entry, add_bytecode, bytecode_fits
+from bertless.packaging.wheels import Target
 from bertless.platforms import limits
 
 PYTHON = "3.11"
@@ -146,6 +149,15 @@ def test_aws_zip_holds_the_entry_file_core_adapter_bundle_and_runtime_only(packa
     assert "from bertless.adapters.aws import handler" in entry
 
 
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_the_artifacts_package_root_imports_nothing(packaged, cloud):
+    """The installed `bertless/__init__.py` imports the library's conveniences; an artifact's must
+    not, or every import added there would load in every function."""
+    marker = ast.parse(read(packaged(cloud), "bertless/__init__.py"))
+    assert ast.get_docstring(marker)
+    assert not [n for n in ast.walk(marker) if isinstance(n, (ast.Import, ast.ImportFrom))]
+
+
 def test_zip_entries_have_fixed_times_and_permissions(packaged):
     with zipfile.ZipFile(packaged("aws").path) as archive:
         infos = archive.infolist()
@@ -210,7 +222,7 @@ def test_gcp_zip_ships_no_bytecode_the_platform_builds_its_own(packaged):
 
 
 def test_bytecode_that_would_cross_the_unzipped_limit_is_left_out():
-    entries = [_Entry("handler.py", b"def handler(event, context):\n    return 1\n", "bertless")]
+    entries = [Entry("handler.py", b"def handler(event, context):\n    return 1\n", "bertless")]
     source = entries[0].size
     said = []
 
@@ -225,8 +237,8 @@ def test_bytecode_that_would_cross_the_unzipped_limit_is_left_out():
 
 
 def test_bytecode_is_skipped_without_the_target_python(monkeypatch):
-    monkeypatch.setattr("bertless.packaging.package.find_interpreter", lambda python: None)
-    entries = [_Entry("handler.py", b"x = 1\n", "bertless")]
+    monkeypatch.setattr("bertless.packaging.stage.find_interpreter", lambda python: None)
+    entries = [Entry("handler.py", b"x = 1\n", "bertless")]
 
     kept, record = add_bytecode(LAYOUTS["aws"], entries, "3.13", None, lambda _: None)
 
@@ -424,7 +436,7 @@ def test_target_tags_never_exceed_the_runtime_glibc():
 def test_cli_takes_its_defaults_from_the_environment(minilm_int8_bundle, tmp_path, monkeypatch):
     monkeypatch.setenv("BERTLESS_PYTHON", PYTHON)
     monkeypatch.setenv("BERTLESS_NO_PROOF", "1")
-    monkeypatch.setenv("BERTLESS_OUT", str(tmp_path))
+    monkeypatch.setenv("BERTLESS_ARTIFACT_DIR", str(tmp_path))
     top = argparse.ArgumentParser(prog="bertless")
     add_parser(top.add_subparsers(dest="command"))
     args = top.parse_args(["package", "azure", str(minilm_int8_bundle)])

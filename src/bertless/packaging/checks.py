@@ -15,9 +15,10 @@ from pathlib import Path
 
 from bertless.core.bundle import Bundle
 from bertless.core.config import Config
+from bertless.packaging.elf import glibc_needed
 from bertless.packaging.proof import measure_peak_memory
 from bertless.packaging.report import WARN_WITHIN, Check, LimitError, classify, megabytes
-from bertless.packaging.wheels import Target, glibc_needed
+from bertless.packaging.wheels import Target
 from bertless.platforms import limits
 from bertless.platforms.limits import Figure, Platform
 

@@ -4,6 +4,9 @@ Each layout holds the entry file, `bertless.core`, the one adapter it needs and 
 runtime wheels go where the platform imports them from (Lambda: the zip's root; Azure: the
 run-from-package folder `.python_packages/lib/site-packages`), or, on Google, are left to the
 platform, which installs `requirements.txt` at deploy.
+
+The package root `bertless/__init__.py` is written, not copied: the installed one is for library
+users and imports what they want, and anything imported there would load in every function.
 """
 
 from __future__ import annotations
@@ -31,6 +34,11 @@ from bertless.adapters.{cloud} import {name}  # noqa: E402
 
 __all__ = ["{name}"]
 '''
+PACKAGE_MARKER = b'''"""bertless inside a function artifact: `core` and one adapter, nothing else.
+
+Written by `bertless package`; it imports nothing, so a cold start loads only what serves.
+"""
+'''
 
 
 @dataclass(frozen=True)
@@ -47,7 +55,7 @@ class Layout:
         entry = _ENTRY.format(
             what=_WHAT[self.cloud], cloud=self.cloud, bundle=BUNDLE_DIR, name=name
         )
-        files = {self.entry_file: entry.encode()}
+        files = {self.entry_file: entry.encode(), "bertless/__init__.py": PACKAGE_MARKER}
         if self.cloud in ("gcp", "azure"):
             files["requirements.txt"] = ("".join(f"{pin}\n" for pin in sorted(pins))).encode()
         if self.cloud == "azure":
@@ -57,7 +65,7 @@ class Layout:
     def sources(self) -> dict[str, Path]:
         """bertless's own modules the function imports: the core and this cloud's adapter."""
         root = Path(bertless.__file__).parent
-        chosen = [root / "__init__.py", root / "adapters" / "__init__.py"]
+        chosen = [root / "adapters" / "__init__.py"]
         chosen += [root / "adapters" / f"{self.cloud}.py", *sorted((root / "core").glob("*.py"))]
         return {f"bertless/{p.relative_to(root).as_posix()}": p for p in chosen}
 

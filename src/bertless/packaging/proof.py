@@ -1,26 +1,22 @@
 """Proof before upload: the artifact, unzipped into an empty folder, answers real requests.
 
 A clean interpreter of the platform's Python version runs with `-I -S` (no environment variables,
-no user or system site-packages) and that folder alone on `sys.path`, imports the entry point
-and sends one request per route of the bundle's task through the platform's own adapter. What
-the build machine happens to have installed cannot hide a missing file that way.
+no user or system site-packages, no script folder on the path) and that folder alone on
+`sys.path`, imports the entry point and sends one request per route of the bundle's task through
+the platform's own adapter. What the build machine happens to have installed cannot hide a missing
+file that way. It runs with `-B` as well: Lambda's /var/task and Azure's mounted package are
+read-only, so a function only has the bytecode its zip ships, and the proof counts how many of the
+modules it imported from the artifact came from shipped `.pyc`.
 
-The proof runs with `-B` as well: Lambda's /var/task and Azure's mounted package are read-only,
-so a function only has the bytecode its zip ships, and the proof counts how many of the modules it
-imported from the artifact came from shipped `.pyc`.
-
-This file is also the program that interpreter runs (`python -I -S proof.py SPEC`), so it imports
-only the standard library at module scope. The peak-memory measurement and the bytecode compiler
-(`precompile`, which must run in the target's own CPython: the `.pyc` magic number is per version)
-live here too: they are the other subprocesses that packaging runs.
+This module writes the child's spec, runs it and reads its answer; the children themselves are
+scripts in `_child/`, run by path: `answer_requests.py` (the proof, standard library only),
+`compile_bytecode.py` (`precompile`: the target's own CPython must compile, since the `.pyc` magic
+number is per version) and `peak_memory.py` (the bundle's measured memory, in the build's Python).
 """
 
 from __future__ import annotations
 
-import asyncio
 import glob
-import importlib
-import inspect
 import json
 import os
 import platform
@@ -28,13 +24,14 @@ import re
 import shutil
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from bertless.packaging.report import PackagingError
 
 SAMPLES: dict[str, Any] = {
     "/embed": {"inputs": ["bertless packs a model.", "It answers on every cloud."]},
@@ -48,8 +45,8 @@ SAMPLES: dict[str, Any] = {
 }
 """A real request body for each POST route of the contract; a route without one fails the proof."""
 
-Answer = tuple[str, int, str]  # how the request was sent, the status, the body
-Call = Callable[[str, str, Any], list[Answer]]
+CHILDREN = Path(__file__).resolve().parent / "_child"
+"""The scripts packaging runs in other interpreters, by path."""
 
 
 @dataclass(frozen=True)
@@ -121,8 +118,6 @@ def prove(
     `install(requirements_txt, folder)` puts the platform-installed packages into `folder` for
     clouds that install them at deploy (Google); it is None where the zip vendors everything.
     """
-    from bertless.packaging.report import PackagingError
-
     interpreter = find_interpreter(python)
     if interpreter is None:
         return Proof("skipped", f"no CPython {python} on this machine (PATH or pyenv)")
@@ -150,7 +145,7 @@ def prove(
         spec_path.write_text(json.dumps(spec))
         env = {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C.UTF-8", "HOME": scratch}
         done = subprocess.run(
-            [interpreter, "-I", "-S", "-B", str(Path(__file__).resolve()), str(spec_path)],
+            [interpreter, "-I", "-S", "-B", str(CHILDREN / "answer_requests.py"), str(spec_path)],
             capture_output=True,
             text=True,
             cwd=root,
@@ -205,7 +200,7 @@ def precompile(interpreter: str, sources: Sequence[tuple[str, Path | bytes]]) ->
         spec_path = Path(scratch) / "compile.json"
         spec_path.write_text(json.dumps(files))
         done = subprocess.run(
-            [interpreter, "-I", "-S", str(Path(__file__).resolve()), "--compile", str(spec_path)],
+            [interpreter, "-I", "-S", str(CHILDREN / "compile_bytecode.py"), str(spec_path)],
             capture_output=True,
             text=True,
             timeout=900,
@@ -224,8 +219,7 @@ def measure_peak_memory(bundle: Path, threads: int) -> float:
     """
     env = {**os.environ, "BERTLESS_THREADS": str(threads)}
     done = subprocess.run(
-        # -P: this file's folder (deploy/, with aws.py and azure.py in it) stays off sys.path
-        [sys.executable, "-P", str(Path(__file__).resolve()), "--measure", str(bundle)],
+        [sys.executable, "-I", str(CHILDREN / "peak_memory.py"), str(bundle)],
         capture_output=True,
         text=True,
         env=env,
@@ -235,186 +229,12 @@ def measure_peak_memory(bundle: Path, threads: int) -> float:
 
 
 def _last_line(done: subprocess.CompletedProcess, failure: str) -> str:
-    """What a run of this file printed last; if it failed, `failure` and its last error line."""
-    from bertless.packaging.report import PackagingError
-
+    """What a child printed last; if it failed, `failure` and its last error line."""
     if done.returncode:
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise PackagingError(f"{failure}: {tail}")
     return done.stdout.strip().splitlines()[-1]
 
 
-def _measure(bundle: str) -> float:
-    from bertless.core.config import Config
-    from bertless.core.predictor import Predictor
-
-    predictor = Predictor.load(bundle)
-    manifest = predictor.manifest
-    batch = Config.from_env(manifest).max_batch_size
-    texts = ["word " * (2 * manifest.max_length)] * batch
-    if manifest.task == "feature-extraction":
-        predictor.embed(texts, batch, truncate=True)
-    else:
-        predictor.classify(texts, batch, truncate=True)
-    # VmHWM, not getrusage's ru_maxrss: Linux carries the parent's high-water mark into a child
-    # across fork and exec, so ru_maxrss would report the build process's memory
-    status = Path("/proc/self/status").read_text()
-    return int(re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE).group(1)) / 1024
-
-
-# -- what runs inside the clean interpreter ------------------------------------------------------
-
-
-def _answer(spec: dict[str, Any]) -> dict[str, Any]:
-    root = Path(spec["root"])
-    inside = [str(root), *spec["site_dirs"]]
-    sys.path[:0] = inside
-    call = {"aws": _aws, "gcp": _gcp, "azure": _azure}[spec["cloud"]](root, spec["entry_point"])
-    requests = []
-    for method, path, body in spec["requests"]:
-        for via, status, text in call(method, path, body):
-            requests.append(
-                {"method": method, "path": path, "via": via, "status": status, "body": text}
-            )
-    stdlib = {sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib")}
-    modules, outside = set(), set()
-    imported = compiled = 0
-    for name, module in list(sys.modules.items()):
-        file = getattr(module, "__file__", None)
-        if not file or name == "__main__":  # this program itself
-            continue
-        if any(file.startswith(d + os.sep) for d in inside):
-            modules.add(name.partition(".")[0])
-            if file.endswith(".py") and file.startswith(str(root) + os.sep):
-                # run with -B: a .pyc beside the source can only be one the zip shipped
-                cached = getattr(module, "__cached__", None)
-                imported += 1
-                compiled += bool(cached and os.path.isfile(cached))
-        elif not any(file.startswith(d + os.sep) for d in stdlib) or "-packages" in file:
-            outside.add(name)
-    return {
-        "requests": requests,
-        "modules": sorted(modules),
-        "outside": sorted(outside),
-        "bytecode": [imported, compiled],
-    }
-
-
-def _compile(files: list[list[str]]) -> dict[str, Any]:
-    import py_compile
-
-    failed = []
-    for name, source, pyc in files:
-        try:
-            py_compile.compile(
-                source,
-                cfile=pyc,
-                dfile=name,
-                doraise=True,
-                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
-            )
-        except py_compile.PyCompileError:
-            failed.append(name)
-    return {"cache_tag": sys.implementation.cache_tag, "failed": failed}
-
-
-def _entry(entry_point: str) -> Any:
-    module, _, attribute = entry_point.rpartition(".")
-    return getattr(importlib.import_module(module), attribute)
-
-
-def _aws(root: Path, entry_point: str) -> Call:
-    handler = _entry(entry_point)
-
-    class Context:
-        function_name = "bertless-proof"
-        memory_limit_in_mb = "1024"
-        aws_request_id = "00000000-0000-0000-0000-000000000000"
-        invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:bertless-proof"
-
-        def get_remaining_time_in_millis(self) -> int:
-            return 60_000
-
-    def call(method: str, path: str, body: Any) -> list[Answer]:
-        """Each request twice: as an HTTP API (and Function URL) event, and invoked directly."""
-        http = {
-            "version": "2.0",
-            "routeKey": "$default",
-            "rawPath": path,
-            "rawQueryString": "",
-            "headers": {"content-type": "application/json", "host": "proof.invalid"},
-            "requestContext": {
-                "http": {"method": method, "path": path, "protocol": "HTTP/1.1"},
-                "requestId": "proof",
-                "stage": "$default",
-            },
-            "body": json.dumps(body) if body is not None else None,
-            "isBase64Encoded": False,
-        }
-        direct = {"path": path, "method": method, **({"body": body} if body is not None else {})}
-        answers = []
-        for via, event in (("HTTP API event", http), ("direct invocation", direct)):
-            result = handler(event, Context())
-            text = result.get("body")
-            text = text if isinstance(text, str) else json.dumps(text)
-            answers.append((via, int(result["statusCode"]), text))
-        return answers
-
-    return call
-
-
-def _gcp(root: Path, entry_point: str) -> Call:
-    from functions_framework import create_app
-
-    client = create_app(entry_point, str(root / "main.py"), "http").test_client()
-
-    def call(method: str, path: str, body: Any) -> list[Answer]:
-        response = client.open(path, method=method, json=body)
-        return [("functions-framework test client", response.status_code, response.get_data(True))]
-
-    return call
-
-
-def _azure(root: Path, entry_point: str) -> Call:
-    import azure.functions as func
-
-    functions = [
-        (f, b)
-        for f in _entry(entry_point).get_functions()
-        for b in f.get_bindings()
-        if b.type == "httpTrigger"
-    ]
-    if len(functions) != 1:
-        raise RuntimeError(f"expected one HTTP-triggered function, found {len(functions)}")
-    function, trigger = functions[0]
-    user = function.get_user_function()
-    parameter = re.search(r"\{\*?(\w+)", trigger.route or "")
-
-    def call(method: str, path: str, body: Any) -> list[Answer]:
-        request = func.HttpRequest(
-            method,
-            "http://localhost" + path,
-            headers={"Content-Type": "application/json"},
-            params={},
-            route_params={parameter.group(1): path.lstrip("/")} if parameter else {},
-            body=json.dumps(body).encode() if body is not None else b"",
-        )
-        response = user(request)
-        if inspect.iscoroutine(response):
-            response = asyncio.run(response)
-        return [("func.HttpRequest", response.status_code, response.get_body().decode())]
-
-    return call
-
-
 def _version(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", text)[:2])
-
-
-if __name__ == "__main__":
-    if sys.argv[1] == "--measure":
-        print(_measure(sys.argv[2]))
-    elif sys.argv[1] == "--compile":
-        print(json.dumps(_compile(json.loads(Path(sys.argv[2]).read_text()))))
-    else:
-        print(json.dumps(_answer(json.loads(Path(sys.argv[1]).read_text()))))

@@ -1,12 +1,13 @@
-"""Runtime wheels for the target platform: resolved, cached, slimmed and checked against its glibc.
+"""Runtime wheels for the target platform: resolved for its Python, CPU and glibc, and cached.
 
 A function runs on the cloud's Linux, not on the build machine, so every compiled library in an
 artifact must come from a wheel built for the target's Python, CPU and glibc. pip resolves for the
 target (`pip download --platform ... --only-binary=:all:`, as Chalice and the Serverless
 Framework's Python plugin do), with platform tags no newer than the runtime's glibc: Lambda's
 python3.11 (Amazon Linux 2, glibc 2.26) cannot load a manylinux_2_28 wheel and fails at import with
-"GLIBC_2.27 not found" (qdrant/fastembed#314). Every vendored shared library's GLIBC symbol
-versions are then read from the ELF file itself and checked, since a wheel's tag is a claim.
+"GLIBC_2.27 not found" (qdrant/fastembed#314). Since a wheel's tag is a claim, every vendored
+shared library is checked again from the ELF file itself (`elf.py`); what of the wheels an artifact
+keeps is `slim.py`'s decision.
 
 The resolution is cached as a lock of exact files with their sha256, so a second build asks no
 index anything and the same inputs give the same bytes; `refresh=True` resolves again.
@@ -17,16 +18,13 @@ from __future__ import annotations
 import email.parser
 import hashlib
 import json
-import mmap
 import os
 import re
-import shutil
-import struct
 import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
@@ -126,60 +124,6 @@ PAIRINGS = (
     Pairing("onnxruntime<1.19", "numpy<2", "https://github.com/microsoft/onnxruntime/issues/21063"),
 )
 
-UNUSED_EDGES: dict[tuple[str, str], str] = {
-    ("tokenizers", "huggingface-hub"): (
-        "tokenizers needs it only to download a tokenizer; a bundle ships tokenizer.json"
-    ),
-    ("onnxruntime", "coloredlogs"): "used by onnxruntime's model tools, not by inference",
-    ("onnxruntime", "flatbuffers"): "used by onnxruntime's ORT-format tools, not by inference",
-    ("onnxruntime", "protobuf"): "used by onnxruntime's model tools, not by inference",
-    ("onnxruntime", "sympy"): "used by onnxruntime's symbolic shape inference tool",
-    ("onnxruntime", "packaging"): "used by onnxruntime's tools, not by inference",
-}
-"""Dependencies a package declares but the serving path never imports; the proof checks this."""
-
-UNUSED_PATHS: dict[str, tuple[str, ...]] = {
-    "onnxruntime": (
-        "onnxruntime/transformers/",
-        "onnxruntime/tools/",
-        "onnxruntime/quantization/",
-        "onnxruntime/datasets/",
-        "onnxruntime/backend/",
-        # the C API library (35 MB in 1.32) for other programs; the Python binding does not link
-        # it (no NEEDED entry) and no Python module of the package loads it
-        "onnxruntime/capi/libonnxruntime.so",
-    ),
-    "numpy": (
-        "numpy/f2py/",
-        "numpy/distutils/",
-        "numpy/_pyinstaller/",
-        "numpy/array_api/",
-        "numpy/core/lib/",  # static libraries for building C extensions
-        "numpy/_core/lib/",
-        "numpy/random/lib/",
-        "numpy/core/_simd.",  # the SIMD test harness (3.4 MB), imported by numpy's tests only
-        "numpy/_core/_simd.",
-    ),
-    "pydantic": ("pydantic/v1/", "pydantic/mypy.py"),  # the v1 compatibility API, a mypy plugin
-}
-"""Path prefixes of build-time tools and test harnesses inside runtime wheels."""
-
-_DROP_SUFFIXES = (".pyc", ".pyo", ".pyi", ".pxd", ".pyx", ".h", ".hpp", ".c", ".cpp", ".a")
-_DROP_DIRS = {"__pycache__", "tests", "test", "include"}
-# In .dist-info: what importlib.metadata and entry points read, and the licences; not RECORD,
-# which stops matching once files are slimmed away, nor build noise (WHEEL, INSTALLER, sboms).
-_KEEP_DIST_INFO = re.compile(
-    r"METADATA|entry_points\.txt|top_level\.txt|(LICEN[CS]E|COPYING|NOTICE|AUTHORS)[^/]*|licenses/.*"
-)
-
-
-@dataclass(frozen=True)
-class Dropped:
-    name: str
-    version: str
-    reason: str
-    unpacked_bytes: int
-
 
 def default_cache() -> Path:
     """`BERTLESS_WHEEL_CACHE`, else ~/.cache/bertless/wheels: shared by every build here."""
@@ -235,52 +179,6 @@ def resolve(
     return Resolution(wheels, downloaded, lock)
 
 
-def runtime_closure(
-    wheels: Sequence[Wheel], roots: Iterable[str], target: Target
-) -> tuple[list[Wheel], list[Dropped]]:
-    """The wheels the serving path imports: reachable from `roots` without `UNUSED_EDGES`."""
-    by_name = {w.name: w for w in wheels}
-    parents: dict[str, set[str]] = {}
-    keep: set[str] = set()
-    queue = [(Requirement(r), "") for r in roots]
-    while queue:
-        requirement, parent = queue.pop()
-        name = canonicalize_name(requirement.name)
-        if (parent, name) in UNUSED_EDGES or name not in by_name:
-            parents.setdefault(name, set()).add(parent)
-            continue
-        if name in keep:
-            continue
-        keep.add(name)
-        for child in by_name[name].requires():
-            extras = requirement.extras or {""}
-            if child.marker is None or any(
-                child.marker.evaluate(target.markers(e)) for e in extras
-            ):
-                queue.append((child, name))
-    dropped = []
-    for wheel in wheels:
-        if wheel.name in keep:
-            continue
-        reasons = [UNUSED_EDGES[(p, wheel.name)] for p in sorted(parents.get(wheel.name, ()))]
-        reason = reasons[0] if reasons else "needed only by packages left out"
-        with zipfile.ZipFile(wheel.path) as archive:
-            size = sum(i.file_size for i in archive.infolist())
-        dropped.append(Dropped(wheel.name, wheel.version, reason, size))
-    return [w for w in wheels if w.name in keep], dropped
-
-
-def vendored_files(wheels: Sequence[Wheel], cache: Path) -> Iterator[tuple[str, Path, str]]:
-    """(path in site-packages, file on disk, distribution) for each file the runtime keeps."""
-    for wheel in wheels:
-        root = unpack(wheel, cache)
-        unused = UNUSED_PATHS.get(wheel.name, ())
-        for file in sorted(p for p in root.rglob("*") if p.is_file()):
-            relative = file.relative_to(root).as_posix()
-            if not relative.startswith(unused) and _kept(relative):
-                yield relative, file, wheel.name
-
-
 def install(requirements: Path, folder: Path, target: Target, cache: Path) -> None:
     """pip-install a requirements file into `folder` from the cache alone, for the target.
 
@@ -296,92 +194,6 @@ def install(requirements: Path, folder: Path, target: Target, cache: Path) -> No
     if done.returncode:
         tail = (done.stderr.strip().splitlines() or ["no message"])[-1]
         raise PackagingError(f"{requirements.name} does not install from the wheel cache: {tail}")
-
-
-def unpack(wheel: Wheel, cache: Path) -> Path:
-    """The wheel installed into its own folder (once, in the cache), as pip would lay it out."""
-    target = cache / "unpacked" / wheel.path.name.removesuffix(".whl")
-    if target.is_dir():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=".unpack-"))
-    with zipfile.ZipFile(wheel.path) as archive:
-        for info in archive.infolist():
-            name = _installed_name(info.filename)
-            if name is None or info.is_dir():
-                continue
-            destination = scratch / name
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            with archive.open(info) as source, destination.open("wb") as sink:
-                shutil.copyfileobj(source, sink)
-    try:
-        scratch.rename(target)
-    except OSError:  # another build unpacked it first
-        shutil.rmtree(scratch)
-    return target
-
-
-def glibc_needed(path: Path) -> tuple[int, ...] | None:
-    """The newest GLIBC_x.y symbol version an ELF file needs, from its .gnu.version_r section.
-
-    None when the file is no ELF file or needs no versioned glibc symbol. Read here with `struct`
-    rather than `readelf`, which a build machine may lack and whose output is for people.
-    """
-    with path.open("rb") as handle:
-        if handle.read(4) != b"\x7fELF":
-            return None
-        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            return _newest_glibc(data)
-
-
-def _newest_glibc(data: mmap.mmap) -> tuple[int, ...] | None:
-    order = "<" if data[5] == 1 else ">"
-    if data[4] == 2:  # ELFCLASS64
-        (shoff,) = struct.unpack_from(order + "Q", data, 0x28)
-        shentsize, shnum = struct.unpack_from(order + "HH", data, 0x3A)
-        section = order + "IIQQQQIIQQ"
-    else:
-        (shoff,) = struct.unpack_from(order + "I", data, 0x20)
-        shentsize, shnum = struct.unpack_from(order + "HH", data, 0x2E)
-        section = order + "IIIIIIIIII"
-    headers = [struct.unpack_from(section, data, shoff + i * shentsize) for i in range(shnum)]
-    newest: tuple[int, ...] | None = None
-    for header in headers:
-        if header[1] != 0x6FFFFFFE:  # SHT_GNU_verneed
-            continue
-        offset, link, count = header[4], header[6], header[7]
-        strings = headers[link][4]
-        for _ in range(count):
-            _, aux_count, _, aux, following = struct.unpack_from(order + "HHIII", data, offset)
-            at = offset + aux
-            for _ in range(aux_count):
-                _, _, _, name_at, next_aux = struct.unpack_from(order + "IHHII", data, at)
-                name = data[strings + name_at : data.find(b"\0", strings + name_at)].decode()
-                match = re.fullmatch(r"GLIBC_(\d+(?:\.\d+)+)", name)
-                if match:
-                    version = tuple(int(p) for p in match.group(1).split("."))
-                    newest = max(newest or version, version)
-                at += next_aux
-            offset += following
-    return newest
-
-
-def _kept(relative: str) -> bool:
-    parts = relative.split("/")
-    if parts[0].endswith(".dist-info"):
-        return bool(_KEEP_DIST_INFO.fullmatch("/".join(parts[1:]))) and "sboms" not in parts
-    if relative.endswith(_DROP_SUFFIXES) or parts[-1] == "conftest.py":
-        return False
-    return not _DROP_DIRS.intersection(parts[:-1])
-
-
-def _installed_name(name: str) -> str | None:
-    """Where pip puts an archive member: `.data/purelib|platlib` go to the root, the rest away."""
-    first, _, rest = name.partition("/")
-    if not first.endswith(".data"):
-        return name
-    scheme, _, inner = rest.partition("/")
-    return inner if scheme in ("purelib", "platlib") and inner else None
 
 
 def _download(
