@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from bertless.bench.cost import cost_report, report_to_json
+from bertless.bench.cpu import CpuLimit
 from bertless.bench.latency import HttpEndpoint, _sigv4_signer, server_timing
-from bertless.bench.sweep import CpuLimit
 from bertless.bench.texts import builtin_texts
 from bertless.cli import bench as command
 from bertless.platforms import limits
