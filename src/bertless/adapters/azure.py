@@ -14,11 +14,9 @@ The host asks for a function key unless `BERTLESS_PUBLIC=1`: secure by default.
 
 from __future__ import annotations
 
-import os
-
 import azure.functions as func
 
-from bertless.core.config import bundle_location
+from bertless.core.config import bundle_location, env_bool
 from bertless.core.service import Request, Service
 
 SERVICE = Service.from_bundle(bundle_location())
@@ -26,8 +24,7 @@ SERVICE = Service.from_bundle(bundle_location())
 
 def auth_level() -> func.AuthLevel:
     """FUNCTION (a key in `x-functions-key` or `?code=`), or ANONYMOUS when BERTLESS_PUBLIC=1."""
-    public = os.environ.get("BERTLESS_PUBLIC", "").strip().lower() in ("1", "true", "yes", "on")
-    return func.AuthLevel.ANONYMOUS if public else func.AuthLevel.FUNCTION
+    return func.AuthLevel.ANONYMOUS if env_bool("BERTLESS_PUBLIC") else func.AuthLevel.FUNCTION
 
 
 app = func.FunctionApp(http_auth_level=auth_level())

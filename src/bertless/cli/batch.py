@@ -1,6 +1,6 @@
 """`bertless batch BUNDLE INPUT OUTPUT`: score a file locally or on Spark, with progress.
 
-Every flag has an environment variable of the same name (`--batch-size` / `BERTLESS_BATCH_SIZE`),
+Every flag has an environment variable, named in its help (`--batch-size` / `BERTLESS_BATCH_SIZE`),
 as in the rest of the CLI. Rich, pyarrow and pyspark are imported only when the command runs,
 so `bertless --help` stays fast.
 """
@@ -12,15 +12,10 @@ import importlib.util
 import time
 from typing import TYPE_CHECKING
 
-from bertless.cli.env import env, env_flag
+from bertless.cli.env import add
 
 if TYPE_CHECKING:
     from bertless.batch.scoring import Summary
-
-
-def _env_flag(flag: str) -> bool | None:
-    """A --flag/--no-flag default: None when `BERTLESS_FLAG` is unset, so the bundle decides."""
-    return None if env(flag) is None else env_flag(flag)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -38,48 +33,63 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "output",
         help="where results go: one file for the local engine, a folder of parts for Spark",
     )
-    p.add_argument(
+    add(
+        p,
         "--engine",
-        default=env("engine", "local"),
+        env="BERTLESS_ENGINE",
+        default="local",
         choices=["local", "spark"],
         help="local: this machine, resumable; spark: mapInPandas on --master (default: local)",
     )
-    p.add_argument("--text-column", default=env("text-column", "text"), help="default: text")
-    p.add_argument(
+    add(p, "--text-column", env="BERTLESS_TEXT_COLUMN", default="text", help="default: text")
+    add(
+        p,
         "--pair-column",
-        default=env("pair-column"),
+        env="BERTLESS_PAIR_COLUMN",
         help="second text of a pair, for cross-encoder classifiers",
     )
-    p.add_argument(
+    add(
+        p,
         "--id-column",
-        default=env("id-column", "id"),
+        env="BERTLESS_ID_COLUMN",
+        default="id",
         help="copied to the output to join results back (default: id; the local engine "
         "numbers rows from 0 when the input has no such column)",
     )
-    p.add_argument(
-        "--batch-size", type=int, default=env("batch-size", "32"), help="texts per model call"
+    add(
+        p,
+        "--batch-size",
+        env="BERTLESS_BATCH_SIZE",
+        type=int,
+        default=32,
+        help="texts per model call (default 32)",
     )
-    p.add_argument(
+    add(
+        p,
         "--truncate",
+        env="BERTLESS_TRUNCATE",
         action=argparse.BooleanOptionalAction,
-        default=_env_flag("truncate"),
         help="cut over-long texts instead of reporting them as errors (default: the bundle's)",
     )
-    p.add_argument(
+    add(
+        p,
         "--workers",
+        env="BERTLESS_WORKERS",
         type=int,
-        default=env("workers"),
         help="local engine: processes, each with cores/workers threads (default: one per core)",
     )
-    p.add_argument(
+    add(
+        p,
         "--chunk-rows",
+        env="BERTLESS_CHUNK_ROWS",
         type=int,
-        default=env("chunk-rows"),
         help="local engine: rows per part, the unit a resumed run skips (default: 1024)",
     )
-    p.add_argument(
+    add(
+        p,
         "--master",
-        default=env("master", "local[*]"),
+        env="BERTLESS_MASTER",
+        default="local[*]",
         help="Spark engine: the master URL (default: local[*])",
     )
     p.set_defaults(run=run)

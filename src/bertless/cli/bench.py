@@ -1,7 +1,7 @@
 """`bertless bench` and `bertless cost`: parse, show progress, call the bench package.
 
-Every flag's default comes from the environment variable of the same name (`--requests` /
-`BERTLESS_REQUESTS`), as the rest of the command line does. Only the cost model is imported when
+Every flag has an environment variable, named in its help (`--requests` / `BERTLESS_REQUESTS`),
+as in the rest of the command line. Only the cost model is imported when
 the parsers are built: every `bertless` command builds them.
 """
 
@@ -12,7 +12,8 @@ import json
 from pathlib import Path
 
 from bertless.bench.cost import DEFAULT_VM, cost_report, render_cost_table, report_to_json
-from bertless.cli.env import env
+from bertless.cli.env import add
+from bertless.cli.package import ARCHES
 from bertless.platforms import limits
 
 
@@ -43,55 +44,85 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
         "the cost on each cloud at the measured q50, at one or more memory sizes. A bundle or "
         "an AWS artifact runs on this machine with each memory size's CPU share emulated.",
     )
-    target = env("target")
-    p.add_argument(
+    add(
+        p,
         "targets",
+        env="BERTLESS_TARGET",
+        required=True,
         metavar="TARGET",
-        nargs="*" if target else "+",
-        default=target.split() if isinstance(target, str) else None,
-        help="a URL, a bundle directory, or an artifact zip built by `bertless package aws`",
+        nargs="+",
+        help="a URL, a bundle directory, or an artifact zip built by `bertless package aws` "
+        "(the variable takes several, separated by spaces)",
     )
-    p.add_argument("--requests", type=int, default=env("requests", "200"))
-    p.add_argument("--concurrency", type=int, default=env("concurrency", "1"))
-    p.add_argument(
-        "--warmup",
+    add(p, "--requests", env="BERTLESS_REQUESTS", type=int, default=200, help="timed, per size")
+    add(
+        p,
+        "--concurrency",
+        env="BERTLESS_CONCURRENCY",
         type=int,
-        default=env("warmup", "10"),
+        default=1,
+        help="requests in flight (default 1)",
+    )
+    add(
+        p,
+        "--warmup",
+        env="BERTLESS_WARMUP",
+        type=int,
+        default=10,
         help="requests before timing starts, spread over the workers (default 10)",
     )
-    p.add_argument(
+    add(
+        p,
         "--cold-starts",
+        env="BERTLESS_COLD_STARTS",
         type=int,
-        default=env("cold_starts", "3"),
+        default=3,
         help="fresh processes (or new instances of --aws-function) per size (default 3)",
     )
-    p.add_argument(
+    add(
+        p,
         "--inputs",
-        default=env("inputs"),
+        env="BERTLESS_INPUTS",
         help='a file of texts, one per line (.jsonl: a string or {"text": ...} per line); '
         "default: a built-in set of varied lengths",
     )
-    p.add_argument("--batch-size", type=int, default=env("batch_size", "1"))
-    p.add_argument(
+    add(
+        p,
+        "--batch-size",
+        env="BERTLESS_BENCH_BATCH_SIZE",
+        type=int,
+        default=1,
+        help="texts per request (default 1)",
+    )
+    add(
+        p,
         "--memory",
+        env="BERTLESS_BENCH_MEMORY",
         type=_sizes,
-        default=env("memory"),
         help="memory sizes in MB, comma-separated (default: the artifact's, the function's, "
         "else 1769)",
     )
-    p.add_argument("--json", dest="json_out", default=env("json"), help="write the report here")
-    p.add_argument("--plot", default=env("plot"), help="write a PNG of latency and cost here")
-    p.add_argument("--api-key", default=env("api_key"), help="sent as Authorization: Bearer")
-    p.add_argument(
+    add(
+        p,
+        "--json",
+        env="BERTLESS_BENCH_JSON",
+        dest="json_out",
+        help="write the report here",
+    )
+    add(p, "--plot", env="BERTLESS_PLOT", help="write a PNG of latency and cost here")
+    add(p, "--api-key", env="BERTLESS_API_KEY", help="sent as Authorization: Bearer")
+    add(
+        p,
         "--sigv4",
+        env="BERTLESS_SIGV4",
         metavar="REGION",
-        default=env("sigv4"),
         help="sign requests with AWS SigV4 (an AWS_IAM Function URL)",
     )
-    p.add_argument(
+    add(
+        p,
         "--aws-function",
+        env="BERTLESS_AWS_FUNCTION",
         metavar="NAME[:ALIAS]",
-        default=env("aws_function"),
         help="the Lambda function behind the URL: lets the benchmark set its memory and force "
         "new instances (alias default: live); restored afterwards",
     )
@@ -100,13 +131,20 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_pricing(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--arch", default=env("arch", "x86_64"), choices=["x86_64", "arm64"], help="AWS price"
+    add(
+        p,
+        "--arch",
+        env="BERTLESS_ARCH",
+        default="x86_64",
+        choices=ARCHES,
+        help="the function's CPU, for the AWS price (default x86_64)",
     )
-    p.add_argument(
+    add(
+        p,
         "--requests-per-month",
+        env="BERTLESS_REQUESTS_PER_MONTH",
         type=int,
-        default=env("requests_per_month", "1000000"),
+        default=1_000_000,
         help="for the monthly bill, with and without the free tier (default 1,000,000)",
     )
 
@@ -177,21 +215,29 @@ def _add_cost(sub: argparse._SubParsersAction) -> None:
         "month's bill with and without the free tier, for AWS Lambda, Cloud Run functions "
         "and Azure Functions, from the sourced prices in bertless.platforms.limits.",
     )
-    duration = env("duration_ms")
-    p.add_argument(
+    add(
+        p,
         "--duration-ms",
+        env="BERTLESS_DURATION_MS",
+        required=True,
         type=float,
-        required=duration is None,
-        default=duration,
         help="the duration of one request in ms (a measured q50)",
     )
-    p.add_argument("--memory", type=int, default=env("memory", "1769"), help="MB")
+    add(
+        p,
+        "--memory",
+        env="BERTLESS_COST_MEMORY",
+        type=int,
+        default=1769,
+        help="MB priced (default 1769)",
+    )
     _add_pricing(p)
-    p.add_argument("--vm", default=env("vm", DEFAULT_VM), help="an always-on VM to compare")
-    p.add_argument(
+    add(p, "--vm", env="BERTLESS_VM", default=DEFAULT_VM, help="an always-on VM to compare")
+    add(
+        p,
         "--json",
+        env="BERTLESS_COST_JSON",
         action="store_true",
-        default=env("json") in ("1", "true", "yes"),
         help="print JSON instead of a table",
     )
     p.set_defaults(run=run_cost)

@@ -1,8 +1,9 @@
 """`bertless deploy {aws,gcp,azure} ARTIFACT_OR_BUNDLE --name NAME`: parse, show, call the client.
 
 A bundle directory is packaged first; an artifact from `bertless package` is used as is. Every
-flag's default comes from `BERTLESS_<FLAG>` (`--role-arn` / `BERTLESS_ROLE_ARN`), like the rest of
-the CLI. Secrets (the Azure function key) are printed once, on their own line, and never logged.
+flag has an environment variable named in its help (`--role-arn` / `BERTLESS_ROLE_ARN`), like the
+rest of the CLI. Secrets (the Azure function key) are printed once, on their own line, and never
+logged.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bertless.cli.env import env, env_flag
+from bertless.cli.env import add
+from bertless.cli.package import add_artifact_flags
 from bertless.deploy.plan import Deployer, Plan, PreflightError, Result, Target
 
 if TYPE_CHECKING:
@@ -21,84 +23,106 @@ if TYPE_CHECKING:
     from bertless.packaging.package import Artifact
 
 CLOUDS = ("aws", "gcp", "azure")
-DEFAULT_OUT = "build/artifacts"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register `deploy` on the CLI's subcommands."""
     p = sub.add_parser(
         "deploy",
         help="Deploy a bundle or artifact to AWS Lambda, Google Cloud Functions or Azure.",
         description="Create or update a function that serves the bundle. Safe to repeat: the same "
-        "artifact deployed twice changes nothing. Each flag defaults to BERTLESS_<FLAG>.",
+        "artifact deployed twice changes nothing. Every flag has an environment variable, named "
+        "in its help.",
     )
     p.add_argument("cloud", choices=CLOUDS)
-    p.add_argument(
+    add(
+        p,
         "source",
-        nargs="?",
-        default=env("source"),
+        env="BERTLESS_SOURCE",
         help="an artifact zip (or its report JSON) from `bertless package`, or a bundle directory",
     )
-    p.add_argument("--name", default=env("name"), help="function (Azure: function app) name")
-    p.add_argument("--region", default=env("region"), help="default: the SDK's configured region")
-    p.add_argument("--memory", type=int, default=env("memory"), help="MB (default: the artifact's)")
-    p.add_argument("--timeout", type=int, default=int(env("timeout", 30)), help="seconds")
-    p.add_argument(
+    add(p, "--name", env="BERTLESS_NAME", help="function (Azure: function app) name")
+    add(p, "--region", env="BERTLESS_REGION", help="default: the SDK's configured region")
+    add(
+        p,
+        "--memory",
+        env="BERTLESS_MEMORY",
+        type=int,
+        help="the function's memory in MB (default: the artifact's)",
+    )
+    add(p, "--timeout", env="BERTLESS_TIMEOUT", type=int, default=30, help="seconds (default 30)")
+    add(
+        p,
         "--public",
+        env="BERTLESS_PUBLIC",
         action="store_true",
-        default=env_flag("public"),
         help="let anyone call the function without credentials (default: authenticated only)",
     )
-    p.add_argument(
+    add(
+        p,
         "--dry-run",
+        env="BERTLESS_DRY_RUN",
         action="store_true",
-        default=env_flag("dry_run"),
         help="print the plan and touch nothing",
     )
-    p.add_argument(
+    add(
+        p,
         "--endpoint-url",
-        default=env("endpoint_url"),
+        env="BERTLESS_ENDPOINT_URL",
         help="API base for a local stand-in (AWS: every client; GCP: both APIs; Azure: ARM)",
     )
-    p.add_argument(
+    add(
+        p,
         "--no-smoke",
+        env="BERTLESS_NO_SMOKE",
         dest="smoke",
         action="store_false",
-        default=not env_flag("no_smoke"),
         help="skip the GET /health request after deploying",
     )
-    p.add_argument(
+    add(
+        p,
         "--env",
+        env="BERTLESS_ENV",
+        separator=",",
         action="append",
-        default=[e for e in str(env("env", "")).split(",") if e],
+        default=[],
         metavar="KEY=VALUE",
-        help="a setting for the function (repeatable; BERTLESS_ENV takes K=V,K2=V2)",
+        help="a setting for the function (repeatable; the variable takes K=V,K2=V2)",
     )
-    packaging = p.add_argument_group("packaging (when SOURCE is a bundle)")
-    packaging.add_argument("--python", default=env("python", "3.12"))
-    packaging.add_argument("--arch", default=env("arch", "x86_64"), choices=["x86_64", "arm64"])
-    packaging.add_argument("--out", default=env("out", DEFAULT_OUT), help="artifact directory")
+    add_artifact_flags(p.add_argument_group("packaging (when SOURCE is a bundle)"))
     aws = p.add_argument_group("aws")
-    aws.add_argument(
-        "--role-arn", default=env("role_arn"), help="execution role (default: create one)"
-    )
-    aws.add_argument(
-        "--bucket", default=env("bucket"), help="S3 bucket for zips over the direct-upload limit"
+    add(aws, "--role-arn", env="BERTLESS_ROLE_ARN", help="execution role (default: create one)")
+    add(
+        aws,
+        "--bucket",
+        env="BERTLESS_BUCKET",
+        help="S3 bucket for zips over the direct-upload limit",
     )
     gcp = p.add_argument_group("gcp")
-    gcp.add_argument("--project", default=env("project"), help="default: google.auth's project")
+    add(gcp, "--project", env="BERTLESS_PROJECT", help="default: google.auth's project")
     azure = p.add_argument_group("azure")
-    azure.add_argument(
+    add(
+        azure,
         "--subscription",
-        default=env("subscription", os.environ.get("AZURE_SUBSCRIPTION_ID")),
+        env="BERTLESS_SUBSCRIPTION",
+        default=os.environ.get("AZURE_SUBSCRIPTION_ID"),
+        help="default: AZURE_SUBSCRIPTION_ID",
     )
-    azure.add_argument("--resource-group", default=env("resource_group"))
-    azure.add_argument(
+    add(azure, "--resource-group", env="BERTLESS_RESOURCE_GROUP")
+    add(
+        azure,
         "--storage-account",
-        default=env("storage_account"),
+        env="BERTLESS_STORAGE_ACCOUNT",
         help="Linux Consumption apps: where the package blob goes (or set "
         "AZURE_STORAGE_CONNECTION_STRING); Flex Consumption apps need none",
     )
-    azure.add_argument("--container", default=env("container", "bertless-deployments"))
+    add(
+        azure,
+        "--container",
+        env="BERTLESS_CONTAINER",
+        default="bertless-deployments",
+        help="the blob container of Linux Consumption packages (default bertless-deployments)",
+    )
     p.set_defaults(run=run)
 
 

@@ -1,8 +1,8 @@
 """`bertless train`, `bertless distill` and `bertless build-sentiment`: parsing and printing only.
 
 Each writes into --out a `model/` folder (Hugging Face), a `bundle/`, and `report.json`, and
-prints the report as a table. Every flag's default is read from `BERTLESS_<FLAG>` when set
-(`--epochs` / `BERTLESS_EPOCHS`), as the other commands do.
+prints the report as a table. Every flag has an environment variable, named in its help
+(`--epochs` / `BERTLESS_EPOCHS`), as in the other commands.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from bertless.cli.env import env, env_flag
+from bertless.cli.env import add
 from bertless.models.data import DATASET_SCHEME
 from bertless.models.sentiment import BUNDLE, WORK
 
@@ -32,123 +32,140 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 def _common(
     p: argparse.ArgumentParser, epochs: int, max_length: int, out: Path | None = None
 ) -> None:
-    default = env("out", out and str(out))
-    p.add_argument(
+    add(
+        p,
         "--out",
-        required=default is None,
-        default=default,
-        help="output directory" + (f" (default {out})" if out else ""),
+        env="BERTLESS_WORK_DIR",
+        required=out is None,
+        default=out and str(out),
+        help="where model/, bundle/ and report.json go" + (f" (default {out})" if out else ""),
     )
-    p.add_argument(
+    add(
+        p,
         "--epochs",
+        env="BERTLESS_EPOCHS",
         type=int,
-        default=env("epochs", epochs),
+        default=epochs,
         help=f"passes over the data (default {epochs}; early stopping may end sooner)",
     )
-    p.add_argument(
+    add(
+        p,
         "--max-length",
+        env="BERTLESS_TRAIN_MAX_LENGTH",
         type=int,
-        default=env("max_length", max_length),
+        default=max_length,
         help=f"tokens per training text; longer ones are cut (default {max_length})",
     )
-    p.add_argument("--seed", type=int, default=env("seed", 0), help="random seed (default 0)")
-    p.add_argument(
-        "--quiet", action="store_true", default=env_flag("quiet"), help="no progress bars"
+    add(p, "--seed", env="BERTLESS_SEED", type=int, default=0, help="random seed (default 0)")
+    add(p, "--quiet", env="BERTLESS_QUIET", action="store_true", help="no progress bars")
+
+
+def _model(p: argparse.ArgumentParser, help: str) -> None:
+    add(p, "model", env="BERTLESS_MODEL", help=help + " (default: built-in all-MiniLM-L6-v2)")
+
+
+def _columns(p: argparse.ArgumentParser, pair: bool) -> None:
+    add(p, "--text-column", env="BERTLESS_TEXT_COLUMN", default="text", help="default: text")
+    if pair:
+        add(p, "--pair-column", env="BERTLESS_PAIR_COLUMN", help="a second text, for text pairs")
+    add(p, "--label-column", env="BERTLESS_LABEL_COLUMN", default="label", help="default: label")
+
+
+def _learning(p: argparse.ArgumentParser, limit: str, evaluation: str) -> None:
+    add(p, "--limit", env="BERTLESS_LIMIT", type=int, help=f"use at most this many {limit}")
+    add(
+        p,
+        "--learning-rate",
+        env="BERTLESS_LEARNING_RATE",
+        type=float,
+        default=1e-4,
+        help="default 1e-4",
+    )
+    add(
+        p,
+        "--eval",
+        env="BERTLESS_EVAL",
+        help="a held-out labelled file for the report" + evaluation,
     )
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="Fine-tune an encoder with a classification head.")
-    p.add_argument(
-        "model",
-        nargs="?",
-        default=env("model"),
-        help="a local Hugging Face model folder (default: built-in all-MiniLM-L6-v2)",
-    )
+    _model(p, "a local Hugging Face model folder")
     p.add_argument("data", help=DATA_HELP)
-    p.add_argument(
+    add(
+        p,
         "--task",
-        default=env("task", "text-classification"),
+        env="BERTLESS_TASK",
+        default="text-classification",
         choices=["text-classification"],
         help="what to train (default and only choice)",
     )
-    p.add_argument("--text-column", default=env("text_column", "text"))
-    p.add_argument(
-        "--pair-column",
-        default=env("pair_column"),
-        help="a second text column, for text-pair tasks",
-    )
-    p.add_argument("--label-column", default=env("label_column", "label"))
-    p.add_argument(
-        "--eval",
-        default=env("eval"),
-        help="a held-out labelled file for the report (default: the validation split)",
-    )
-    p.add_argument(
-        "--limit",
+    _columns(p, pair=True)
+    _learning(p, "examples (a stratified sample)", " (default: the validation split)")
+    add(
+        p,
+        "--batch-size",
+        env="BERTLESS_TRAIN_BATCH_SIZE",
         type=int,
-        default=env("limit"),
-        help="train on at most this many examples (a stratified sample)",
+        default=32,
+        help="examples per training step (default 32)",
     )
-    p.add_argument("--batch-size", type=int, default=env("batch_size", 32))
-    p.add_argument("--learning-rate", type=float, default=env("learning_rate", 1e-4))
     _common(p, epochs=2, max_length=128)
     p.set_defaults(run=cmd_train)
 
 
 def _add_distill(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("distill", help="Distill a teacher into a smaller student, then export it.")
-    p.add_argument(
+    add(
+        p,
         "teacher",
-        nargs="?",
-        default=env("teacher"),
+        env="BERTLESS_TEACHER",
         help="a Hugging Face folder or a bundle (default: built-in all-MiniLM-L6-v2)",
     )
     p.add_argument("unlabelled", help=DATA_HELP + ", or a .txt file with one text per line")
     student = p.add_mutually_exclusive_group()
-    student.add_argument(
+    add(
+        student,
         "--student-layers",
+        env="BERTLESS_STUDENT_LAYERS",
         type=int,
-        default=env("student_layers", 3),
+        default=3,
         help="keep this many of the teacher's layers, evenly spaced (default 3)",
     )
-    student.add_argument(
+    add(
+        student,
         "--student",
-        default=env("student"),
+        env="BERTLESS_STUDENT",
         help="a smaller Hugging Face folder to use as the student instead",
     )
-    p.add_argument(
+    add(
+        p,
         "--task",
-        default=env("task"),
+        env="BERTLESS_TASK",
         choices=["feature-extraction", "text-classification"],
         help="the teacher folder's task (default: read from it)",
     )
-    p.add_argument("--text-column", default=env("text_column", "text"))
-    p.add_argument(
-        "--limit",
-        type=int,
-        default=env("limit"),
-        help="use at most this many texts (a random sample)",
+    _columns(p, pair=False)
+    _learning(
+        p,
+        "texts (a random sample)",
+        " (single-label classifiers; default: agreement with the teacher on held-out texts)",
     )
-    p.add_argument("--learning-rate", type=float, default=env("learning_rate", 1e-4))
-    p.add_argument(
+    add(
+        p,
         "--temperature",
+        env="BERTLESS_TEMPERATURE",
         type=float,
-        default=env("temperature", 2.0),
+        default=2.0,
         help="softens the teacher's probabilities for a classifier (default 2)",
     )
-    p.add_argument(
-        "--eval",
-        default=env("eval"),
-        help="a held-out labelled file for the report (single-label classifiers; default: "
-        "agreement with the teacher on held-out texts)",
-    )
-    p.add_argument("--label-column", default=env("label_column", "label"))
-    p.add_argument(
+    add(
+        p,
         "--quantize",
-        default=env("quantize"),
-        choices=["int8"],
-        help="export the student with int8 weights",
+        env="BERTLESS_QUANTIZE",
+        choices=["int8", "none"],
+        help="the student's weights: int8, or none for fp32 (default none)",
     )
     _common(p, epochs=2, max_length=128)
     p.set_defaults(run=cmd_distill)
@@ -160,50 +177,54 @@ def _add_build_sentiment(sub: argparse._SubParsersAction) -> None:
         help="Build the built-in English sentiment classifier: fine-tune MiniLM on movie-review "
         "snippets, distill it on texts of every domain, report, and install the student.",
     )
-    p.add_argument(
-        "model",
-        nargs="?",
-        default=env("model"),
-        help="the encoder to fine-tune, a local Hugging Face folder (default: built-in "
-        "all-MiniLM-L6-v2)",
-    )
-    layers = str(env("student_layers", "3")).replace(",", " ").split()
-    p.add_argument(
+    _model(p, "the encoder to fine-tune, a local Hugging Face folder")
+    add(
+        p,
         "--student-layers",
+        env="BERTLESS_SENTIMENT_STUDENT_LAYERS",
         type=int,
         nargs="+",
-        default=[int(n) for n in layers],
+        default=[3],
         help="one student per count; the first is the bundle to serve (default 3)",
     )
-    p.add_argument(
+    add(
+        p,
         "--train-size",
+        env="BERTLESS_TRAIN_SIZE",
         type=int,
-        default=env("train_size"),
         help="movie snippets the teacher learns from (default: all not held out, 9,605; a "
         "tenth of them decide early stopping)",
     )
-    p.add_argument(
+    add(
+        p,
         "--distill-size",
+        env="BERTLESS_DISTILL_SIZE",
         type=int,
-        default=env("distill_size", 6000),
+        default=6000,
         help="unlabelled texts the students learn from, an equal share from each domain, none "
         "of them held out for judging (default 6000)",
     )
-    p.add_argument(
+    add(
+        p,
         "--eval-size",
+        env="BERTLESS_EVAL_SIZE",
         type=int,
-        default=env("eval_size", 1000),
+        default=1000,
         help="held-out texts per domain (default 1000)",
     )
-    p.add_argument(
+    add(
+        p,
         "--quantize",
-        default=env("quantize", "int8"),
+        env="BERTLESS_QUANTIZE",
+        default="int8",
         choices=["int8", "none"],
         help="the students' weights (default int8; none keeps fp32)",
     )
-    p.add_argument(
+    add(
+        p,
         "--install",
-        default=env("install", str(BUNDLE)),
+        env="BERTLESS_INSTALL",
+        default=str(BUNDLE),
         help=f"where the first student's bundle is copied for serving (default {BUNDLE})",
     )
     _common(p, epochs=1, max_length=64, out=WORK)
@@ -287,7 +308,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
         max_length=args.max_length,
         learning_rate=args.learning_rate,
         temperature=args.temperature,
-        quantize=args.quantize,
+        quantize=None if args.quantize == "none" else args.quantize,
         seed=args.seed,
         show_progress=not args.quiet,
         step=step,

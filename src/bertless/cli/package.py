@@ -1,7 +1,7 @@
 """`bertless package {aws,gcp,azure} BUNDLE`: the CLI's glue to `bertless.packaging.package`.
 
-Every flag's default is the environment variable of the same name (`--memory` /
-`BERTLESS_MEMORY`), as functions-framework does, so a CI job can set them once.
+Every flag has an environment variable, named in `--help` (`--out` / `BERTLESS_ARTIFACT_DIR`), so a
+CI job can set them once.
 """
 
 from __future__ import annotations
@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bertless.cli.env import env, env_flag
+from bertless.cli.env import add
 from bertless.packaging.layouts import LAYOUTS
 
 DEFAULT_OUT = "build/artifacts"
+ARCHES = ["x86_64", "arm64"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -25,48 +26,68 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "interpreter, and write a report of what takes the space beside it.",
     )
     p.add_argument("cloud", choices=sorted(LAYOUTS), help="the platform to package for")
-    p.add_argument(
+    add(
+        p,
         "bundle",
-        nargs="?" if env("bundle") else None,
-        default=env("bundle"),
+        env="BERTLESS_BUNDLE",
+        required=True,
         help="the bundle directory (made by `bertless export`)",
     )
-    p.add_argument("--out", default=env("out", DEFAULT_OUT), help="where the zip and report go")
-    p.add_argument(
-        "--python",
-        default=env("python", "3.12"),
-        help="the platform's Python version (default 3.12)",
-    )
-    p.add_argument(
-        "--arch",
-        default=env("arch", "x86_64"),
-        choices=["x86_64", "arm64"],
-        help="the function's CPU (arm64 on AWS only)",
-    )
-    p.add_argument(
+    add_artifact_flags(p)
+    add(
+        p,
         "--memory",
+        env="BERTLESS_MEMORY",
         type=int,
-        default=env("memory"),
-        help="memory setting in MB (default: the smallest that holds the measured peak)",
+        help="the function's memory in MB (default: the smallest that holds the measured peak)",
     )
-    p.add_argument(
+    add(
+        p,
         "--no-proof",
+        env="BERTLESS_NO_PROOF",
         action="store_true",
-        default=env_flag("no_proof"),
         help="skip running the artifact in a clean interpreter before it is written",
     )
-    p.add_argument(
+    add(
+        p,
         "--wheel-cache",
-        default=env("wheel_cache"),
+        env="BERTLESS_WHEEL_CACHE",
         help="wheel cache (default ~/.cache/bertless/wheels)",
     )
-    p.add_argument(
+    add(
+        p,
         "--refresh-wheels",
+        env="BERTLESS_REFRESH_WHEELS",
         action="store_true",
-        default=env_flag("refresh_wheels"),
         help="resolve the runtime wheels again instead of reusing the cached resolution",
     )
     p.set_defaults(run=run)
+
+
+def add_artifact_flags(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """The flags of the artifact to build, shared with `deploy` (which packages a bundle)."""
+    add(
+        p,
+        "--out",
+        env="BERTLESS_ARTIFACT_DIR",
+        default=DEFAULT_OUT,
+        help=f"where the zip and its report go (default {DEFAULT_OUT})",
+    )
+    add(
+        p,
+        "--python",
+        env="BERTLESS_PYTHON",
+        default="3.12",
+        help="the platform's Python version (default 3.12)",
+    )
+    add(
+        p,
+        "--arch",
+        env="BERTLESS_ARCH",
+        default="x86_64",
+        choices=ARCHES,
+        help="the function's CPU (default x86_64; arm64 on AWS only)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
             Path(args.out),
             python=args.python,
             arch=args.arch,
-            memory_mb=int(args.memory) if args.memory else None,
+            memory_mb=args.memory,
             prove=not args.no_proof,
             progress=lambda what: progress.update(task, description=what),
             wheel_cache=Path(args.wheel_cache) if args.wheel_cache else None,

@@ -10,23 +10,18 @@ here the first time (a few minutes on two cores; later runs reuse it) and served
 
 from __future__ import annotations
 
+import argparse
 import json
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.table import Table
-
-from bertless.bench.cost import cost_report, render_cost_table
-from bertless.bench.latency import HttpEndpoint, measure
-from bertless.bench.texts import builtin_texts
-from bertless.core.errors import BertlessError
-from bertless.local.server import local_server
-from bertless.models.export import export
-from bertless.models.report import render as render_models
+from bertless.cli.env import add
+from bertless.cli.export import DEFAULT_BUNDLE
 from bertless.models.sentiment import BUNDLE, WORK, build_sentiment, install, installed
-from bertless.packaging.package import package
-from bertless.packaging.report import Report, render
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 CLOUDS = ("aws", "gcp", "azure")
 
@@ -50,6 +45,53 @@ SENTIMENT_SAMPLES = [
 ]
 
 
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register `quickstart` on the CLI's subcommands."""
+    p = sub.add_parser(
+        "quickstart",
+        help="Export the built-in model, serve it, answer samples, and price it per cloud.",
+    )
+    add(
+        p,
+        "--out",
+        env="BERTLESS_EXPORT_DIR",
+        default=str(DEFAULT_BUNDLE),
+        help=f"the bundle directory to write (default {DEFAULT_BUNDLE})",
+    )
+    add(p, "--port", env="BERTLESS_PORT", type=int, default=8080, help="default 8080")
+    add(
+        p,
+        "--requests",
+        env="BERTLESS_REQUESTS",
+        type=int,
+        default=200,
+        help="requests timed (default 200)",
+    )
+    add(
+        p,
+        "--memory",
+        env="BERTLESS_COST_MEMORY",
+        type=int,
+        default=1024,
+        help="MB the cost table prices (default 1024)",
+    )
+    add(
+        p,
+        "--no-sentiment",
+        env="BERTLESS_NO_SENTIMENT",
+        action="store_true",
+        help="skip the sentiment classifier (built on first run: a few minutes)",
+    )
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """The whole path, printed step by step."""
+    return quickstart(
+        Path(args.out), args.port, args.requests, args.memory, sentiment=not args.no_sentiment
+    )
+
+
 def _post(url: str, path: str, body: dict) -> tuple[int, object]:
     request = urllib.request.Request(
         url + path, json.dumps(body).encode(), {"Content-Type": "application/json"}
@@ -67,6 +109,11 @@ def _summary(path: str, payload: object) -> str:
 
 
 def _package_all(console: Console, bundle: Path, artifacts: Path) -> None:
+    from rich.table import Table
+
+    from bertless.packaging.package import package
+    from bertless.packaging.report import Report, render
+
     summary = Table(title="2. artifacts, each proven in a clean interpreter before upload")
     for column in ("cloud", "zip", "zipped MB", "unzipped MB", "memory MB", "upload", "proof"):
         summary.add_column(column)
@@ -94,6 +141,17 @@ def _package_all(console: Console, bundle: Path, artifacts: Path) -> None:
 
 
 def quickstart(out: Path, port: int, requests: int, memory_mb: int, sentiment: bool = True) -> int:
+    """Export, package for each cloud, serve, ask, measure, price; then the sentiment model."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from bertless.bench.cost import cost_report, render_cost_table
+    from bertless.bench.latency import HttpEndpoint, measure
+    from bertless.bench.texts import builtin_texts
+    from bertless.core.errors import BertlessError
+    from bertless.local.server import local_server
+    from bertless.models.export import export
+
     console = Console()
     with console.status("exporting the built-in model (all-MiniLM-L6-v2) to ONNX"):
         manifest = export(None, out)
@@ -135,6 +193,11 @@ def quickstart(out: Path, port: int, requests: int, memory_mb: int, sentiment: b
 
 def _sentiment(console: Console, port: int) -> None:
     """Build the classifier unless a valid one is installed, then serve it and ask it."""
+    from rich.table import Table
+
+    from bertless.local.server import local_server
+    from bertless.models.report import render as render_models
+
     if installed(BUNDLE):
         console.print(f"[green]5. sentiment classifier[/] {BUNDLE} (built earlier; reused)")
     else:

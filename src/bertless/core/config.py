@@ -13,11 +13,37 @@ from bertless.core.errors import BundleError
 DEFAULT_MAX_BODY_BYTES = 2_000_000
 
 
-def _flag(name: str) -> bool | None:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return None
-    return value.strip().lower() in ("1", "true", "yes", "on")
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
+class ConfigError(BundleError):
+    """A setting in the environment that cannot be used.
+
+    A `BundleError` because a service cannot start with it; never a `ValueError`, so argparse
+    (which turns a `ValueError` into its own message about a flag) lets it reach the CLI, which
+    prints it as the one sentence it is.
+    """
+
+
+def parse_bool(text: str, name: str) -> bool:
+    """The yes or no that `name` (a variable's name, for the message) says; any other word is an
+    error, because reading "maybe" or a typo as "no" silently turns a setting off."""
+    word = text.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ConfigError(
+        f"{name}={text!r} is not a yes or no: use one of {', '.join(TRUE_WORDS)} "
+        f"or {', '.join(FALSE_WORDS)}."
+    )
+
+
+def env_bool(name: str) -> bool | None:
+    """The boolean environment variable `name`, or None when it is unset or empty."""
+    value = os.environ.get(name, "")
+    return parse_bool(value, name) if value.strip() else None
 
 
 def _positive(name: str) -> int | None:
@@ -41,7 +67,7 @@ class Config:
     def from_env(cls, manifest: Manifest | None) -> Config:
         """BERTLESS_MAX_BATCH_SIZE, BERTLESS_MAX_BODY_BYTES, BERTLESS_AUTO_TRUNCATE override the
         manifest; BERTLESS_API_KEY turns on auth; BERTLESS_CORS_ORIGINS (comma-separated) CORS."""
-        auto = _flag("BERTLESS_AUTO_TRUNCATE")
+        auto = env_bool("BERTLESS_AUTO_TRUNCATE")
         origins = os.environ.get("BERTLESS_CORS_ORIGINS", "")
         return cls(
             max_batch_size=_positive("BERTLESS_MAX_BATCH_SIZE")

@@ -1,0 +1,47 @@
+"""`bertless serve [BUNDLE]`: the bundle behind the HTTP contract on this machine."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bertless.cli.env import add
+from bertless.cli.export import DEFAULT_BUNDLE
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register `serve` on the CLI's subcommands."""
+    p = sub.add_parser("serve", help="Serve a bundle locally through functions-framework.")
+    # BERTLESS_BUNDLE is also where a deployed function finds its bundle: one meaning, one name.
+    add(
+        p,
+        "bundle",
+        env="BERTLESS_BUNDLE",
+        default=str(DEFAULT_BUNDLE),
+        help=f"the bundle directory to serve (default {DEFAULT_BUNDLE})",
+    )
+    add(p, "--host", env="BERTLESS_HOST", default="127.0.0.1", help="default 127.0.0.1")
+    add(p, "--port", env="BERTLESS_PORT", type=int, default=8080, help="default 8080")
+    add(
+        p,
+        "--workers",
+        env="BERTLESS_WORKERS",
+        type=int,
+        default=1,
+        help="processes, each with its own model (default 1)",
+    )
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Say where it serves, then serve until interrupted."""
+    from bertless.local.serve import serve
+
+    print(
+        f"bertless: serving {args.bundle} on http://{args.host}:{args.port} "
+        f"({args.workers} worker(s))",
+        file=sys.stderr,
+    )
+    serve(Path(args.bundle), args.host, args.port, args.workers)
+    return 0
