@@ -13,7 +13,7 @@ from bertless.cli import quickstart
 from bertless.cli.models import add_parsers
 from bertless.core.service import Request, Service
 from bertless.local.server import free_port
-from bertless.models.data import Labelled
+from bertless.models.labelled import Labelled
 from bertless.models.sentiment import _silver, _split, build_sentiment, install, installed
 
 

@@ -43,7 +43,7 @@ from bertless.core.predictor import Predictor, available_cpus
 DEFAULT_CHUNK_ROWS = 1024
 RUN_FILE = "run.json"
 
-Progress = Callable[[int, int], None]
+RowsDone = Callable[[int, int], None]
 """Told (rows done, rows in the input) at the start and after every chunk."""
 
 
@@ -80,7 +80,7 @@ def score_file(
     truncate: bool | None = None,
     workers: int | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
-    progress: Progress = lambda done, total: None,
+    progress: RowsDone = lambda done, total: None,
 ) -> Summary:
     """Score every row of `input` into `output`, continuing an interrupted run of the same job.
 

@@ -8,65 +8,17 @@ column, which row), because a bad row found an hour into a run costs the hour. A
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from bertless.core.errors import InputError
 from bertless.core.predictor import Item
+from bertless.models import vader
+from bertless.models.labelled import Labelled
 
 DATASET_SCHEME = "vader:"
 READERS = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
-
-
-@dataclass(frozen=True)
-class Labelled:
-    """Texts (or text pairs) with label ids; `names[i]` is the label whose id is i."""
-
-    texts: list[Item]
-    labels: list[int]
-    names: list[str]
-
-    def __len__(self) -> int:
-        return len(self.texts)
-
-    def subset(self, indices: Sequence[int]) -> Labelled:
-        return Labelled(
-            [self.texts[i] for i in indices], [self.labels[i] for i in indices], self.names
-        )
-
-    def sample(self, size: int | None, seed: int = 0) -> Labelled:
-        """At most `size` examples, in each label's proportion; all of them if `size` is None."""
-        if size is None or size >= len(self):
-            return self
-        return self.subset(stratified_split(self.labels, size, seed, self.names)[1])
-
-
-def stratified_split(
-    labels: Sequence[int], size: int, seed: int = 0, names: Sequence[str] | None = None
-) -> tuple[list[int], list[int]]:
-    """Indices (rest, chosen) with `size` chosen in each label's proportion, every label kept."""
-    from sklearn.model_selection import train_test_split
-
-    counts = np.bincount(labels)
-    present = int((counts > 0).sum())
-    if size < present or len(labels) - size < present:
-        raise InputError(
-            f"cannot split {len(labels)} examples into {size} and {len(labels) - size} "
-            f"with all {present} labels on both sides: give more examples."
-        )
-    scarce = [label for label, count in enumerate(counts) if count == 1]
-    if scarce:
-        name = names[scarce[0]] if names else scarce[0]
-        raise InputError(
-            f"label {name!r} has a single example: each label needs at least two, one to "
-            "learn from and one to check on."
-        )
-    rest, chosen = train_test_split(
-        np.arange(len(labels)), test_size=size, stratify=labels, random_state=seed
-    )
-    return sorted(rest.tolist()), sorted(chosen.tolist())
 
 
 def read_table(path: str | Path):
@@ -112,8 +64,6 @@ def load_labelled(
     Without `labels`, the label set is the sorted distinct values of the label column.
     """
     if str(source).startswith(DATASET_SCHEME):
-        from bertless.models import vader
-
         data = vader.load(str(source)[len(DATASET_SCHEME) :])
         if labels is None:
             return data
@@ -134,8 +84,6 @@ def load_labelled(
 def load_texts(source: str | Path, text_column: str = "text") -> list[str]:
     """Unlabelled texts from a table's column, or from a .txt file with one text per line."""
     if str(source).startswith(DATASET_SCHEME):
-        from bertless.models import vader
-
         return [str(t) for t in vader.load(str(source)[len(DATASET_SCHEME) :]).texts]
     path = Path(source)
     if path.suffix.lower() == ".txt" and path.is_file():

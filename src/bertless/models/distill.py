@@ -25,9 +25,10 @@ from bertless.core.errors import InputError
 from bertless.core.predictor import Predictor
 from bertless.models.batching import encode, length_batches
 from bertless.models.checkpoint import describe
-from bertless.models.export import Step, export
+from bertless.models.export import export
 from bertless.models.loading import load_classifier, load_encoder, load_tokenizer, save
 from bertless.models.loop import Fit, fit
+from bertless.say import Say, silent
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class Teacher:
         path: str | Path | None,
         out: Path,
         task: str | None = None,
-        step: Step = lambda _: None,
+        step: Say = silent,
     ) -> Teacher:
         """A bundle directory is used as it is; a checkpoint folder (None = built-in MiniLM) is
         exported to `out` first."""
@@ -137,7 +138,7 @@ def distill(
     quantize: str | None = None,
     seed: int = 0,
     show_progress: bool = True,
-    step: Step = lambda _: None,
+    step: Say = silent,
 ) -> Distilled:
     """Teach a student to match `teacher` on `texts`; writes `out/model` and `out/bundle`.
 

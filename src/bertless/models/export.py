@@ -10,7 +10,6 @@ import logging
 import shutil
 import tempfile
 import warnings
-from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
@@ -28,9 +27,9 @@ from bertless.core.bundle import (
 from bertless.core.predictor import Predictor, probabilities
 from bertless.models.checkpoint import Checkpoint, describe
 from bertless.models.parity import PARITY_SENTENCES, cosine, torch_reference
+from bertless.say import Say, silent
 
 OPSET = 17
-Step = Callable[[str], None]
 
 
 def export(
@@ -39,7 +38,7 @@ def export(
     task: Task | None = None,
     quantize: str | None = None,
     max_length: int | None = None,
-    step: Step = lambda _: None,
+    step: Say = silent,
 ) -> Manifest:
     """Write a bundle to `out` and return its manifest; `step` is told each stage for progress."""
     if quantize not in (None, "int8"):

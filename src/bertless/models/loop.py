@@ -21,7 +21,7 @@ Batches = list[list[int]]
 
 
 @dataclass(frozen=True)
-class Check:
+class Evaluation:
     """One look at held-out data; `train_loss` is the mean over the steps since the last check."""
 
     step: int
@@ -32,8 +32,8 @@ class Check:
 
 @dataclass(frozen=True)
 class Fit:
-    checks: list[Check]
-    best: Check
+    checks: list[Evaluation]
+    best: Evaluation
     planned_steps: int
     seconds: float
 
@@ -68,7 +68,7 @@ def fit(
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm)))
     )
-    checks = [Check(0, 0.0, None, _evaluate(model, score))]
+    checks = [Evaluation(0, 0.0, None, _evaluate(model, score))]
     best, best_state, misses = checks[0], _snapshot(model), 0
     due = [_check_steps(len(batches), checks_per_epoch) for batches in plan]
     steps = [(e, p, ix) for e, batches in enumerate(plan) for p, ix in enumerate(batches, start=1)]
@@ -88,7 +88,7 @@ def fit(
             if position not in due[epoch]:
                 continue
             epochs_done = epoch + position / len(plan[epoch])
-            check = Check(step, epochs_done, float(np.mean(losses)), _evaluate(model, score))
+            check = Evaluation(step, epochs_done, float(np.mean(losses)), _evaluate(model, score))
             checks.append(check)
             losses = []
             progress.update(bar, status=_status(check, score_name))
@@ -147,7 +147,7 @@ def _check_steps(steps: int, per_epoch: int) -> set[int]:
     return {math.ceil(steps * (k + 1) / per_epoch) for k in range(per_epoch)}
 
 
-def _status(check: Check, score_name: str) -> str:
+def _status(check: Evaluation, score_name: str) -> str:
     loss = "" if check.train_loss is None else f"loss {check.train_loss:.4f} · "
     return f"epoch {check.epoch:.1f} · {loss}{score_name} {check.score:.4f}"
 

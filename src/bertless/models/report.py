@@ -24,7 +24,7 @@ import numpy as np
 
 from bertless.core.errors import InputError
 from bertless.core.predictor import Item, Predictor
-from bertless.models.data import Labelled
+from bertless.models.labelled import Labelled
 from bertless.platforms.limits import PLATFORMS, Figure, MiB, package_limits
 
 SPEED_TEXTS = 64

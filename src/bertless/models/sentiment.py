@@ -28,11 +28,12 @@ from bertless.core.bundle import load_bundle
 from bertless.core.errors import BertlessError
 from bertless.core.predictor import Predictor
 from bertless.models import vader
-from bertless.models.data import Labelled, stratified_split
 from bertless.models.distill import Teacher, distill
-from bertless.models.export import Step, export
+from bertless.models.export import export
+from bertless.models.labelled import Labelled, stratified_split
 from bertless.models.report import Row, classification_quality, measure, to_json
 from bertless.models.train import train
+from bertless.say import Say, silent
 
 BUNDLE = Path("build/bundles/sentiment")  # where the built-in classifier is served from
 WORK = Path("build/sentiment")  # the teacher, the students and the report
@@ -64,7 +65,7 @@ def build_sentiment(
     quantize: str | None = "int8",
     seed: int = 0,
     show_progress: bool = True,
-    step: Step = lambda _: None,
+    step: Say = silent,
 ) -> SentimentBuild:
     """Train the teacher from `model` (a local encoder folder; None = the built-in MiniLM),
     distill one student per entry of `student_layers`, and report on all.

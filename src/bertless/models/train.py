@@ -17,7 +17,7 @@ import numpy as np
 from bertless.core.errors import InputError
 from bertless.models.batching import balanced_sample, encode, length_batches
 from bertless.models.checkpoint import describe
-from bertless.models.data import Labelled, stratified_split
+from bertless.models.labelled import Labelled, stratified_split
 from bertless.models.loading import load_classifier, load_tokenizer, save
 from bertless.models.loop import Fit, fit, outputs
 from bertless.models.report import macro_f1

@@ -29,7 +29,7 @@ import tempfile
 from pathlib import Path
 
 from bertless.core.errors import BertlessError, InputError
-from bertless.models.data import Labelled
+from bertless.models.labelled import Labelled
 
 REQUIREMENT = "vaderSentiment==3.3.2"
 ARCHIVE = "additional_resources/hutto_ICWSM_2014.tar.gz"
