@@ -27,7 +27,7 @@ from bertless.packaging.package import package, read_artifact
 from bertless.packaging.proof import find_interpreter
 from bertless.packaging.report import LimitError, PackagingError, Report
 from bertless.packaging.stage import Entry, add_bytecode, bytecode_fits
-from bertless.packaging.wheels import Target
+from bertless.packaging.wheels import WheelTarget
 from bertless.platforms import limits
 
 PYTHON = "3.11"
@@ -167,7 +167,7 @@ def test_zip_entries_have_fixed_times_and_permissions(packaged):
 
 def test_aws_python311_wheels_fit_amazon_linux_2_glibc(packaged):
     report = Report.read(packaged("aws").report_path)
-    allowed = set(Target(PYTHON, "x86_64", "2.26").platform_tags()) | {"any"}
+    allowed = set(WheelTarget(PYTHON, "x86_64", "2.26").platform_tags()) | {"any"}
 
     assert report.glibc == "2.26" and report.runtime == "python3.11"
     for wheel in report.wheels:
@@ -390,7 +390,7 @@ def test_a_library_needing_a_newer_glibc_than_the_runtime_is_refused():
     runtime = limits.require_runtime("aws", "3.11")
     vendored = [(binding.name, binding, "onnxruntime")]
     with pytest.raises(LimitError) as refused:
-        check_glibc(limits.AWS, runtime, Target("3.11", "x86_64", "2.26"), vendored)
+        check_glibc(limits.AWS, runtime, WheelTarget("3.11", "x86_64", "2.26"), vendored)
     assert re.fullmatch(
         r"AWS Lambda python3\.11 cannot load onnxruntime_pybind11_state.+\.so \(onnxruntime\): it "
         r"needs GLIBC_2\.\d+, newer than the runtime's glibc 2\.26 \(https://.+\); report the "
@@ -426,10 +426,10 @@ def test_glibc_reader_agrees_with_objdump():
 
 
 def test_target_tags_never_exceed_the_runtime_glibc():
-    tags = Target("3.11", "x86_64", "2.26").platform_tags()
+    tags = WheelTarget("3.11", "x86_64", "2.26").platform_tags()
     assert tags[0] == "manylinux_2_26_x86_64" and "manylinux_2_27_x86_64" not in tags
     assert {"manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux1_x86_64"} <= set(tags)
-    arm = Target("3.12", "arm64", "2.34").platform_tags()
+    arm = WheelTarget("3.12", "arm64", "2.34").platform_tags()
     assert arm[0] == "manylinux_2_34_aarch64" and "manylinux2014_aarch64" in arm
 
 

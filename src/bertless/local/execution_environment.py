@@ -151,7 +151,13 @@ def provision_runtime(
     """
     from importlib import metadata
 
-    from bertless.packaging.wheels import FALLBACK_GLIBC, Target, default_cache, install, resolve
+    from bertless.packaging.wheels import (
+        FALLBACK_GLIBC,
+        WheelTarget,
+        default_cache,
+        install,
+        resolve,
+    )
     from bertless.platforms import limits
 
     try:
@@ -161,7 +167,7 @@ def provision_runtime(
             "awslambdaric is not installed: pip install 'bertless[bench]'"
         ) from None
     runtime = limits.require_runtime("aws", python)
-    target = Target(python, arch, runtime.glibc or FALLBACK_GLIBC)
+    target = WheelTarget(python, arch, runtime.glibc or FALLBACK_GLIBC)
     cache = default_cache()
     folder = cache / "lambda-runtime" / f"awslambdaric-{version}-py{python}-{target.machine}"
     if folder.is_dir():

@@ -1,6 +1,6 @@
 """Each platform limit checked against the artifact's figure, before anything is uploaded.
 
-A check returns what it compared (a `Check` for the report) or raises `LimitError` with one
+A check returns what it compared (a `LimitCheck` for the report) or raises `LimitError` with one
 sentence: the limit, the figure, the source the limit was read from, and what to do instead.
 Every figure comes from `limits.py`; package sizes only through `package_limits()`, which applies
 the documented test override.
@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from bertless.core.bundle import Bundle
 from bertless.core.config import Config
 from bertless.packaging.elf import glibc_needed
 from bertless.packaging.proof import measure_peak_memory
-from bertless.packaging.report import WARN_WITHIN, Check, LimitError, classify, megabytes
-from bertless.packaging.wheels import Target
+from bertless.packaging.report import WARN_WITHIN, LimitCheck, LimitError, classify, megabytes
+from bertless.packaging.wheels import WheelTarget
 from bertless.platforms import limits
 from bertless.platforms.limits import Figure, Platform
-
-Progress = Callable[[str], None]
+from bertless.say import Say
 
 
 def default_memory(platform: Platform, peak_mb: float) -> int:
@@ -41,8 +40,8 @@ def default_memory(platform: Platform, peak_mb: float) -> int:
 
 
 def memory_setting(
-    platform: Platform, bundle: Bundle, memory_mb: int | None, say: Progress
-) -> tuple[int, float, list[Check]]:
+    platform: Platform, bundle: Bundle, memory_mb: int | None, say: Say
+) -> tuple[int, float, list[LimitCheck]]:
     """The memory setting (given, or the smallest that fits), the measured peak, their checks."""
     if memory_mb is not None:
         check_memory_range(platform, memory_mb)
@@ -50,15 +49,15 @@ def memory_setting(
     say("measuring the bundle's peak memory (largest batch at max length)")
     peak = measure_peak_memory(bundle.path, max(1, math.ceil(cpus)))
     memory = memory_mb or default_memory(platform, peak)
-    return memory, peak, check_memory(platform, bundle, memory, peak)
+    return memory, peak, check_peak_memory(platform, bundle, memory, peak)
 
 
-def check_python(platform: Platform, python: str) -> Check:
+def check_python(platform: Platform, python: str) -> LimitCheck:
     """A Python version the platform has no runtime for cannot be deployed at all."""
     offered = [r.python for r in platform.runtimes]
     source = platform.runtimes[0].source
     found = limits.runtime(platform.key, python)
-    check = Check(
+    check = LimitCheck(
         "Python runtime",
         python,
         ", ".join(offered),
@@ -77,11 +76,11 @@ def check_python(platform: Platform, python: str) -> Check:
     return check
 
 
-def check_arch(platform: Platform, arch: str) -> Check:
+def check_arch(platform: Platform, arch: str) -> LimitCheck:
     """Wheels are built per CPU; a platform without that CPU cannot load them."""
     figure = platform.architectures
     ok = arch in figure.value
-    check = Check(
+    check = LimitCheck(
         "CPU architecture",
         arch,
         ", ".join(figure.value),
@@ -100,7 +99,7 @@ def check_arch(platform: Platform, arch: str) -> Check:
     return check
 
 
-def check_bundle_alone(platform: Platform, size: int) -> list[Check]:
+def check_bundle_alone(platform: Platform, size: int) -> list[LimitCheck]:
     """Refused early, before any wheel is fetched, when the model alone is over the cap."""
     cap = limits.package_limits(platform.key).unzipped
     if cap is None:
@@ -118,7 +117,7 @@ def check_bundle_alone(platform: Platform, size: int) -> list[Check]:
 
 def check_size(
     platform: Platform, what: str, size: int, cap: Figure, name: str | None = None
-) -> Check:
+) -> LimitCheck:
     """`what` is "zipped" or "unzipped": the size the figure caps."""
     check = _size_figure(name or f"{what} size", size, cap)
     if check.status == "refused":
@@ -130,7 +129,7 @@ def check_size(
     return check
 
 
-def check_zipped(platform: Platform, size: int) -> tuple[str, list[Check]]:
+def check_zipped(platform: Platform, size: int) -> tuple[str, list[LimitCheck]]:
     """The upload path a zip of this size takes, and the zipped-size checks on the way.
 
     Over the direct-upload cap is no refusal where the platform takes bigger zips through object
@@ -162,20 +161,22 @@ def check_memory_range(platform: Platform, memory: int) -> None:
         low, high = platform.memory_min_mb, platform.memory_max_mb
         raise LimitError(
             f"{error} ({high.source}): pass --memory between {low.value} and {high.value}.",
-            Check(
+            LimitCheck(
                 "memory setting", memory, f"{low.value}-{high.value}", "MB", "refused", high.source
             ),
         ) from None
 
 
-def check_memory(platform: Platform, bundle: Bundle, memory: int, peak: float) -> list[Check]:
+def check_peak_memory(
+    platform: Platform, bundle: Bundle, memory: int, peak: float
+) -> list[LimitCheck]:
     """The measured peak against the platform's maximum, then against the setting."""
     check_memory_range(platform, memory)
     ceiling = platform.memory_max_mb
     batch = Config.from_env(bundle.manifest).max_batch_size
     worst = f"{batch} texts of {bundle.manifest.max_length} tokens"
     note = f"peak RSS of a process serving its largest request ({worst})"
-    top = Check(
+    top = LimitCheck(
         "peak memory vs platform maximum",
         round(peak),
         ceiling.value,
@@ -192,7 +193,7 @@ def check_memory(platform: Platform, bundle: Bundle, memory: int, peak: float) -
             "export it with --quantize int8 or lower BERTLESS_MAX_BATCH_SIZE.",
             top,
         )
-    setting = Check(
+    setting = LimitCheck(
         "peak memory vs --memory",
         round(peak),
         memory,
@@ -216,9 +217,9 @@ def check_memory(platform: Platform, bundle: Bundle, memory: int, peak: float) -
 def check_glibc(
     platform: Platform,
     runtime: limits.Runtime,
-    target: Target,
+    target: WheelTarget,
     vendored: Sequence[tuple[str, Path, str]],
-) -> Check:
+) -> LimitCheck:
     """Every compiled library's GLIBC symbol versions against the runtime's glibc.
 
     A wheel's manylinux tag is a promise; the symbol versions in the ELF file are what the loader
@@ -233,7 +234,7 @@ def check_glibc(
     note = f"newest need: {where}" if needs else "no compiled library needs a versioned glibc"
     if not runtime.glibc:
         note += f"; limits.py records no glibc for {runtime.identifier}: assumed manylinux2014"
-    check = Check(
+    check = LimitCheck(
         "glibc symbols of compiled libraries",
         found,
         target.glibc,
@@ -253,8 +254,8 @@ def check_glibc(
     return check
 
 
-def _size_figure(name: str, size: int, cap: Figure) -> Check:
-    return Check(
+def _size_figure(name: str, size: int, cap: Figure) -> LimitCheck:
+    return LimitCheck(
         name, size, cap.value, "bytes", classify(size, cap.value), cap.source, cap.read_on, cap.note
     )
 

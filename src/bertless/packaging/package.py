@@ -17,7 +17,6 @@ import functools
 import os
 import re
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 from bertless.core.bundle import Bundle, load_bundle, sha256_file
@@ -42,15 +41,14 @@ from bertless.packaging.report import (
 from bertless.packaging.slim import runtime_closure, vendored_files
 from bertless.packaging.wheels import (
     FALLBACK_GLIBC,
-    Target,
+    WheelTarget,
     default_cache,
     install,
     resolve,
     runtime_requirements,
 )
 from bertless.platforms import limits
-
-Progress = Callable[[str], None]
+from bertless.say import Say
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,7 +75,7 @@ def package(
     arch: str = "x86_64",
     memory_mb: int | None = None,
     prove: bool = True,
-    progress: Progress | None = None,
+    progress: Say | None = None,
     *,
     wheel_cache: Path | None = None,
     refresh_wheels: bool = False,
@@ -96,7 +94,7 @@ def package(
     checks += memory_checks
 
     cache = wheel_cache or default_cache()
-    target = Target(python, arch, runtime.glibc or FALLBACK_GLIBC)
+    target = WheelTarget(python, arch, runtime.glibc or FALLBACK_GLIBC)
     requirements = runtime_requirements(layout.extra)
     resolution = resolve(requirements, target, cache, refresh_wheels, say)
     if layout.site_packages is None:  # the platform installs every pin, needed or not
@@ -187,11 +185,11 @@ def read_artifact(path: Path) -> Artifact:
 def _prove(
     layout: Layout,
     artifact: Path,
-    target: Target,
+    target: WheelTarget,
     bundle: Bundle,
     cache: Path,
     wanted: bool,
-    say: Progress,
+    say: Say,
 ) -> Proof:
     if not wanted:
         return Proof("skipped", "not asked for (--no-proof)")

@@ -25,13 +25,13 @@ class PackagingError(BertlessError):
 class LimitError(PackagingError):
     """A package that breaks a platform limit: refused before anything is uploaded."""
 
-    def __init__(self, message: str, check: Check) -> None:
+    def __init__(self, message: str, check: LimitCheck) -> None:
         super().__init__(message)
         self.check = check
 
 
 @dataclass(frozen=True)
-class Check:
+class LimitCheck:
     """One limit checked: the artifact's figure beside the platform's, and where that was read."""
 
     name: str
@@ -70,7 +70,7 @@ class Report:
     peak_memory_mb: float
     upload: str  # "direct", or "object storage" when the zip is over the direct-upload limit
     bundle: dict[str, Any]
-    checks: list[Check]
+    checks: list[LimitCheck]
     space: list[Component]
     wheels: list[dict[str, str]]
     dropped: list[dict[str, Any]]
@@ -82,7 +82,7 @@ class Report:
     schema_version: int = SCHEMA_VERSION
 
     @property
-    def warnings(self) -> list[Check]:
+    def warnings(self) -> list[LimitCheck]:
         return [c for c in self.checks if c.status == "warning"]
 
     def write(self, path: Path) -> None:
@@ -102,7 +102,7 @@ class Report:
                 f"{path} has report schema {raw.get('schema_version')}, not {SCHEMA_VERSION}; "
                 "build again with this bertless."
             )
-        raw["checks"] = [Check(**c) for c in raw["checks"]]
+        raw["checks"] = [LimitCheck(**c) for c in raw["checks"]]
         raw["space"] = [Component(**c) for c in raw["space"]]
         return cls(**raw)
 
@@ -120,7 +120,7 @@ def megabytes(size: float) -> str:
     return f"{size / MB:,.1f} MB"
 
 
-def warning_text(check: Check) -> str:
+def warning_text(check: LimitCheck) -> str:
     """One line for a check within 10% of its limit."""
     return (
         f"{check.name} is {_show(check.figure, check.unit)}, within 10% of the "

@@ -21,7 +21,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from bertless.packaging.wheels import Target, Wheel
+from bertless.packaging.wheels import Wheel, WheelTarget
 
 UNUSED_EDGES: dict[tuple[str, str], str] = {
     ("tokenizers", "huggingface-hub"): (
@@ -79,7 +79,7 @@ class Dropped:
 
 
 def runtime_closure(
-    wheels: Sequence[Wheel], roots: Iterable[str], target: Target
+    wheels: Sequence[Wheel], roots: Iterable[str], target: WheelTarget
 ) -> tuple[list[Wheel], list[Dropped]]:
     """The wheels the serving path imports: reachable from `roots` without `UNUSED_EDGES`."""
     by_name = {w.name: w for w in wheels}

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
@@ -34,8 +34,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from bertless.core.bundle import sha256_file
 from bertless.packaging.report import PackagingError
-
-Progress = Callable[[str], None]
+from bertless.say import Say
 
 CACHE_ENV = "BERTLESS_WHEEL_CACHE"
 # manylinux2014 (glibc 2.17) runs on every Linux the clouds offer; it is the tag set used when
@@ -45,7 +44,7 @@ _LEGACY_TAGS = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
 
 
 @dataclass(frozen=True)
-class Target:
+class WheelTarget:
     """Where the wheels must run: a CPython version, a CPU and the newest glibc there."""
 
     python: str
@@ -149,10 +148,10 @@ def runtime_requirements(extra: str | None) -> list[str]:
 
 def resolve(
     requirements: Sequence[str],
-    target: Target,
+    target: WheelTarget,
     cache: Path,
     refresh: bool = False,
-    progress: Progress | None = None,
+    progress: Say | None = None,
 ) -> Resolution:
     """The wheels pip picks for `requirements` on `target`, from the lock when one exists."""
     say = progress or (lambda _: None)
@@ -179,7 +178,7 @@ def resolve(
     return Resolution(wheels, downloaded, lock)
 
 
-def install(requirements: Path, folder: Path, target: Target, cache: Path) -> None:
+def install(requirements: Path, folder: Path, target: WheelTarget, cache: Path) -> None:
     """pip-install a requirements file into `folder` from the cache alone, for the target.
 
     This is what a platform that installs `requirements.txt` itself (Google) will do at deploy; the
@@ -197,7 +196,7 @@ def install(requirements: Path, folder: Path, target: Target, cache: Path) -> No
 
 
 def _download(
-    requirements: Sequence[str], target: Target, cache: Path, say: Progress
+    requirements: Sequence[str], target: WheelTarget, cache: Path, say: Say
 ) -> tuple[tuple[Wheel, ...], int]:
     tags = target.platform_tags()
     say(f"resolving wheels for CPython {target.python}, {tags[0]} (glibc {target.glibc})")
@@ -221,7 +220,7 @@ def _download(
     return wheels, len(fetched)
 
 
-def _pip_failure(stderr: str, target: Target) -> str:
+def _pip_failure(stderr: str, target: WheelTarget) -> str:
     missing = re.search(r"No matching distribution found for (\S+)", stderr)
     if missing:
         return (
