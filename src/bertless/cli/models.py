@@ -73,20 +73,9 @@ def _columns(p: argparse.ArgumentParser, pair: bool) -> None:
 
 def _learning(p: argparse.ArgumentParser, limit: str, evaluation: str) -> None:
     add(p, "--limit", env="BERTLESS_LIMIT", type=int, help=f"use at most this many {limit}")
-    add(
-        p,
-        "--learning-rate",
-        env="BERTLESS_LEARNING_RATE",
-        type=float,
-        default=1e-4,
-        help="default 1e-4",
-    )
-    add(
-        p,
-        "--eval",
-        env="BERTLESS_EVAL",
-        help="a held-out labelled file for the report" + evaluation,
-    )
+    rate = "default 1e-4"
+    add(p, "--learning-rate", env="BERTLESS_LEARNING_RATE", type=float, default=1e-4, help=rate)
+    add(p, "--eval", env="BERTLESS_EVAL", help="a held-out labelled file to report on" + evaluation)
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
