@@ -27,7 +27,7 @@ import pytest
 from azure.core.credentials import AccessToken
 from azure.storage.blob import BlobServiceClient
 
-from bertless.deploy import azure, azure_blob, azure_flex
+from bertless.deploy import azure, azure_app, azure_blob, azure_flex
 from bertless.deploy.plan import (
     ARTIFACT_SHA_SETTING,
     Apply,
@@ -257,7 +257,7 @@ def only_reads(server) -> bool:
     return posts == [["appsettings", "list"], ["default", "listkeys"]]
 
 
-def deploy(artifact, server, container: str = azure_blob.CONTAINER, **extra) -> Result:
+def deploy(artifact, server, container: str = azure_app.CONTAINER, **extra) -> Result:
     extra.setdefault("smoke", False)
     target = Target(name=APP, endpoint_url=server.url, **extra)
     deployer = azure.AzureDeployer(options(container=container), StandInCredential())
@@ -266,7 +266,7 @@ def deploy(artifact, server, container: str = azure_blob.CONTAINER, **extra) -> 
     return result
 
 
-def dry_run(artifact, server, container: str = azure_blob.CONTAINER, **extra) -> Plan:
+def dry_run(artifact, server, container: str = azure_app.CONTAINER, **extra) -> Plan:
     """The plan `--dry-run` shows."""
     target = Target(name=APP, endpoint_url=server.url, **extra)
     deployer = azure.AzureDeployer(options(container=container), StandInCredential())
@@ -301,7 +301,7 @@ def test_first_deploy_runs_from_a_private_blob_and_prints_the_key_once_never_log
 
     assert deploy_cli(artifact, argv) == 0
 
-    container = blob_env.get_container_client(azure_blob.CONTAINER)
+    container = blob_env.get_container_client(azure_app.CONTAINER)
     assert container.get_container_properties().public_access is None  # private
     blob = container.get_blob_client(f"{APP}/{artifact.sha256}.zip")
     assert blob.download_blob().readall() == artifact.path.read_bytes()
@@ -313,7 +313,7 @@ def test_first_deploy_runs_from_a_private_blob_and_prints_the_key_once_never_log
     assert settings["BERTLESS_PUBLIC"] == "0"
     assert settings["FUNCTIONS_WORKER_RUNTIME"] == "python"  # the app's own settings are kept
     [role] = arm.api.roles.values()
-    assert role["container"] == azure_blob.CONTAINER
+    assert role["container"] == azure_app.CONTAINER
     assert any(c.path.endswith("/syncfunctiontriggers") for c in arm.calls)
 
     captured = capsys.readouterr()
@@ -331,7 +331,7 @@ def test_first_deploy_runs_from_a_private_blob_and_prints_the_key_once_never_log
 def test_second_deploy_of_same_artifact_changes_nothing(artifacts, arm, blob_env):
     artifact = artifacts("azure")
     deploy(artifact, arm)
-    blob = blob_env.get_blob_client(azure_blob.CONTAINER, f"{APP}/{artifact.sha256}.zip")
+    blob = blob_env.get_blob_client(azure_app.CONTAINER, f"{APP}/{artifact.sha256}.zip")
     etag = blob.get_blob_properties().etag
     arm.calls.clear()
 
@@ -350,7 +350,7 @@ def test_changed_artifact_uploads_a_new_blob_and_keeps_the_old_one_to_roll_back_
     deploy(first, arm)
     result = deploy(second, arm)
 
-    container = blob_env.get_container_client(azure_blob.CONTAINER)
+    container = blob_env.get_container_client(azure_app.CONTAINER)
     names = {blob.name for blob in container.list_blobs(name_starts_with=f"{APP}/")}
     assert {f"{APP}/{first.sha256}.zip", f"{APP}/{second.sha256}.zip"} <= names
     assert arm.api.settings[ARTIFACT_SHA_SETTING] == second.sha256

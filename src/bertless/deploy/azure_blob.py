@@ -30,12 +30,11 @@ if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
     from azure.storage.blob import BlobServiceClient
 
-    from bertless.deploy.azure import App, AzureOptions
+    from bertless.deploy.azure_app import App, AzureOptions
     from bertless.packaging.package import Artifact
 
 T = TypeVar("T")
 
-CONTAINER = "bertless-deployments"
 CONNECTION_STRING_ENV = "AZURE_STORAGE_CONNECTION_STRING"
 AUTHORIZATION_API = "2022-04-01"
 # Built-in role "Storage Blob Data Reader":

@@ -26,7 +26,7 @@ from bertless.deploy.plan import ARTIFACT_SHA_SETTING, DeployError, Plan, Say
 from bertless.deploy.rest import check, poll
 
 if TYPE_CHECKING:
-    from bertless.deploy.azure import App
+    from bertless.deploy.azure_app import App
     from bertless.packaging.package import Artifact
 
 # OneDeploy deployment status codes (Azure/azure-dev#3658): 0 pending, 1 building, 2 deploying.
