@@ -1,6 +1,7 @@
 """The cost model against values worked out by hand from the published prices.
 
-Prices used below (from platforms/limits.py, written out here so a changed price fails loudly):
+Prices used below (from src/bertless/platforms/{aws,gcp,azure}.py, written out here so a changed
+price fails loudly):
 AWS x86_64 $0.0000166667/GB-s, arm64 $0.0000133334/GB-s, $0.20/1M requests, free 1M + 400,000 GB-s;
 Cloud Run functions $0.000024/vCPU-s + $0.0000025/GiB-s, $0.40/1M, free 2M + 180,000 vCPU-s +
 360,000 GiB-s, 1 GiB gets 0.583 vCPU; Azure Flex $0.000026/GB-s of the instance, $0.40/1M, free

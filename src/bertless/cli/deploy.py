@@ -63,7 +63,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--dry-run",
         env="BERTLESS_DRY_RUN",
         action="store_true",
-        help="print the plan and touch nothing",
+        help="read the cloud's current state (read-only calls, so credentials are needed), print "
+        "the steps a deploy would take, and change nothing",
     )
     add(
         p,

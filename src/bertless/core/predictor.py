@@ -17,6 +17,7 @@ import onnxruntime as ort
 from tokenizers import Encoding, Tokenizer
 
 from bertless.core.bundle import Bundle, Manifest, load_bundle
+from bertless.core.config import env_bool
 from bertless.core.errors import BackendError, BundleError, InputError, InputTooLongError
 
 Text = str
@@ -65,12 +66,10 @@ def spin_entries() -> dict[str, str]:
     at most a few percent on an instance serving one request at a time, as Lambda, Cloud Functions
     and Azure do. `0` suits cores shared with other busy processes.
     """
-    value = os.environ.get("BERTLESS_SPIN", "").strip()
-    if value == "":
+    spin = env_bool("BERTLESS_SPIN")
+    if spin is None:
         return {"session.force_spinning_stop": "1"}
-    if value in ("0", "1"):
-        return {"session.intra_op.allow_spinning": value}
-    raise BundleError(f"BERTLESS_SPIN={value!r} must be 0 or 1, or unset.")
+    return {"session.intra_op.allow_spinning": "1" if spin else "0"}
 
 
 def probabilities(logits: np.ndarray, multi_label: bool) -> np.ndarray:
