@@ -13,6 +13,10 @@ from bertless.local.server import local_server
 from bertless.models.checkpoint import default_model_path
 from bertless.models.export import export
 
+# The deploy fixtures (artifacts, local cloud endpoints, recording stand-ins) serve tests in
+# deploy/ and bench/; fixtures are built only when a test asks for them.
+pytest_plugins = ["deploy_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def minilm_path() -> Path:

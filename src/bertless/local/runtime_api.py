@@ -19,7 +19,7 @@ Endpoints, as the documentation specifies them:
   Lambda-Runtime-Function-Error-Type header).
 - `POST /2018-06-01/runtime/init/error` → 202; the environment is then dead, as on Lambda.
 
-What awslambdaric 4.2.2 does when a header is missing (tests/test_runtime_api.py): without
+What awslambdaric 4.2.2 does when a header is missing (tests/local/test_runtime_api.py): without
 Lambda-Runtime-Aws-Request-Id it logs "Failed to find header" and exits with status 1; without
 Content-Type it dies of SIGSEGV; without Lambda-Runtime-Deadline-Ms it tells the handler 0 ms
 remain; without the function ARN the context's ARN is empty; without the trace id nothing shows.

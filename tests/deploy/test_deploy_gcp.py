@@ -40,7 +40,6 @@ from bertless.deploy.plan import deploy as run_deploy
 if TYPE_CHECKING:
     from deploy_fixtures import Call
 
-pytest_plugins = ["deploy_fixtures"]
 
 PROJECT, REGION = "bertless-test", "europe-west1"
 TOKEN = "stand-in-token"

@@ -19,8 +19,6 @@ from bertless.bench.texts import builtin_texts
 from bertless.cli import bench as command
 from bertless.platforms import limits
 
-pytest_plugins = ["deploy_fixtures"]
-
 
 def bertless(argv: list[str]) -> int:
     """`bertless ARGV` through the bench command's own parsers."""

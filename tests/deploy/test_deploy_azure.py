@@ -43,7 +43,6 @@ from bertless.deploy.plan import deploy as run_deploy
 if TYPE_CHECKING:
     from deploy_fixtures import Call
 
-pytest_plugins = ["deploy_fixtures"]
 
 SUBSCRIPTION, GROUP, APP = "00000000-0000-0000-0000-000000000001", "rg-bertless", "bertless-app"
 TOKEN = "stand-in-arm-token"

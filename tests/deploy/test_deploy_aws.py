@@ -26,8 +26,6 @@ from bertless.deploy.plan import (
 )
 from bertless.platforms import limits
 
-pytest_plugins = ["deploy_fixtures"]
-
 REGION = "us-east-1"
 
 
