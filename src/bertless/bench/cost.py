@@ -84,7 +84,9 @@ def cost_per_million(
     vcpus = limits.vcpus_for_memory(cloud, memory_mb) if pricing.per_vcpu_second else None
     gb_seconds = billed_ms / 1000 * billed_mb / 1024
     vcpu_seconds = billed_ms / 1000 * vcpus if vcpus is not None else 0.0
-    compute = gb_seconds * _gb_second_price(platform, arch) + vcpu_seconds * _vcpu_price(pricing)
+    compute = gb_seconds * gb_second_price(platform, arch) + vcpu_seconds * vcpu_second_price(
+        pricing
+    )
     return CostBreakdown(
         cloud=cloud,
         platform=platform.name,
@@ -202,9 +204,9 @@ def _monthly(breakdown: CostBreakdown, requests: int, vm_name: str) -> MonthlyCo
     vm = limits.get_vm(vm_name)
     with_free_tier = (
         _beyond(requests * breakdown.gb_seconds, pricing.free_gb_seconds)
-        * _gb_second_price(platform, breakdown.arch)
+        * gb_second_price(platform, breakdown.arch)
         + _beyond(requests * breakdown.vcpu_seconds, pricing.free_vcpu_seconds)
-        * _vcpu_price(pricing)
+        * vcpu_second_price(pricing)
         + _beyond(requests, pricing.free_requests) * pricing.per_million_requests.value / _MILLION
     )
     vm_monthly = vm.usd_per_hour * HOURS_PER_MONTH
@@ -241,7 +243,8 @@ def _billed_memory_mb(platform: limits.Platform, pricing: limits.Pricing, memory
     return memory_mb
 
 
-def _gb_second_price(platform: limits.Platform, arch: str) -> float:
+def gb_second_price(platform: limits.Platform, arch: str) -> float:
+    """The on-demand price of a GB-second (GiB on Google) on `arch`, or why there is none."""
     pricing = _pricing(platform)
     if arch not in platform.architectures.value:
         offered = ", ".join(platform.architectures.value)
@@ -253,7 +256,8 @@ def _gb_second_price(platform: limits.Platform, arch: str) -> float:
     return pricing.per_gb_second_arm64.value
 
 
-def _vcpu_price(pricing: limits.Pricing) -> float:
+def vcpu_second_price(pricing: limits.Pricing) -> float:
+    """The price of a vCPU-second where CPU is billed apart from memory (Google), else 0."""
     return pricing.per_vcpu_second.value if pricing.per_vcpu_second else 0.0
 
 

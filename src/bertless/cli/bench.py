@@ -9,9 +9,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from bertless.bench.cost import DEFAULT_VM, cost_report, render_cost_table, report_to_json
+from bertless.bench.warm import (
+    DEFAULT_COLD_START_RATE,
+    OptionCost,
+    Traffic,
+    render_warm_table,
+    warm_report,
+    warm_to_json,
+)
 from bertless.cli.env import add
 from bertless.cli.package import ARCHES
 from bertless.platforms import limits
@@ -233,6 +242,7 @@ def _add_cost(sub: argparse._SubParsersAction) -> None:
     )
     _add_pricing(p)
     add(p, "--vm", env="BERTLESS_VM", default=DEFAULT_VM, help="an always-on VM to compare")
+    _add_warm(p)
     add(
         p,
         "--json",
@@ -243,6 +253,52 @@ def _add_cost(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_cost)
 
 
+def _add_warm(p: argparse.ArgumentParser) -> None:
+    """The month with cold starts and warm capacity: shown when a cold start is given."""
+    add(
+        p,
+        "--cold-start-ms",
+        env="BERTLESS_COLD_START_MS",
+        type=float,
+        help="the measured start-up before the first answer, in ms; adds the month with cold "
+        "starts, SnapStart and warm instances",
+    )
+    add(
+        p,
+        "--cold-start-rate",
+        env="BERTLESS_COLD_START_RATE",
+        type=float,
+        default=DEFAULT_COLD_START_RATE,
+        help="the share of on-demand requests that meet a cold start (default 0.01, AWS's "
+        "figure for production functions)",
+    )
+    add(
+        p,
+        "--concurrency",
+        env="BERTLESS_INSTANCE_CONCURRENCY",
+        dest="instance_concurrency",
+        type=int,
+        default=1,
+        help="requests one instance takes at once on Cloud Run and Azure Flex (default 1)",
+    )
+    add(
+        p,
+        "--warm-instances",
+        env="BERTLESS_WARM_INSTANCES",
+        type=int,
+        default=1,
+        help="instances kept warm to price: provisioned concurrency, minimum or always-ready "
+        "instances (default 1; 0: none)",
+    )
+    add(
+        p,
+        "--plot",
+        env="BERTLESS_COST_PLOT",
+        dest="cost_plot",
+        help="write a PNG of the month against requests per month here (needs --cold-start-ms)",
+    )
+
+
 def run_cost(args: argparse.Namespace) -> int:
     from bertless.bench.latency import BenchError
 
@@ -250,12 +306,43 @@ def run_cost(args: argparse.Namespace) -> int:
         report = cost_report(
             args.duration_ms, args.memory, args.arch, args.requests_per_month, args.vm
         )
+        warm = _warm_report(args)
     except (ValueError, LookupError) as error:
         raise BenchError(str(error)) from None
     if args.json:
-        print(json.dumps(report_to_json(report), indent=2))
+        data = report_to_json(report)
+        if warm is not None:
+            data["warm"] = warm_to_json(warm[1], warm[0])
+        print(json.dumps(data, indent=2))
     else:
         from rich.console import Console
 
-        Console().print(render_cost_table(report))
+        console = Console()
+        console.print(render_cost_table(report))
+        if warm is not None:
+            console.print(render_warm_table(warm[1], warm[0], args.vm))
+    if args.cost_plot and warm is not None:
+        from bertless.bench.warmplot import plot_months
+
+        plot_months(warm[0], Path(args.cost_plot), args.warm_instances, args.arch, args.vm)
+        print(f"plot written to {args.cost_plot}", file=sys.stderr)
     return 0
+
+
+def _warm_report(args: argparse.Namespace) -> tuple[Traffic, list[OptionCost | str]] | None:
+    """The traffic and its month per cloud and option, or None without a cold start to price."""
+    if args.cold_start_ms is None:
+        if args.cost_plot:
+            raise ValueError("--plot draws cold starts: give --cold-start-ms too")
+        return None
+    if args.warm_instances < 0:
+        raise ValueError(f"--warm-instances cannot be negative; got {args.warm_instances}")
+    traffic = Traffic(
+        requests_per_month=args.requests_per_month,
+        duration_ms=args.duration_ms,
+        cold_start_ms=args.cold_start_ms,
+        cold_start_rate=args.cold_start_rate,
+        memory_mb=args.memory,
+        concurrency=args.instance_concurrency,
+    )
+    return traffic, warm_report(traffic, args.warm_instances, args.arch, args.vm)

@@ -12,6 +12,7 @@ from bertless.platforms.records import (
     Runtime,
     VcpuScaling,
     VmPrice,
+    WarmPricing,
     fig,
 )
 
@@ -31,6 +32,19 @@ _AWS_PRICE_NOTE = (
     "git.mcrn.ar) that agree: the stored copy of aws.amazon.com/lambda/pricing shows no figures"
 )
 _AL2023 = "Amazon Linux 2023"
+AWS_INIT_BILLING = (
+    "https://aws.amazon.com/blogs/compute/aws-lambda-standardizes-billing-for-init-phase/"
+)
+AWS_SNAPSTART = "https://docs.aws.amazon.com/lambda/latest/dg/snapstart.html"
+AWS_SNAPSTART_COPY = "https://awsnegotiations.com/blog/lambda-snapstart-cost-impact/"
+AWS_PROVISIONED_COPY = (
+    "https://mark-sailes.medium.com/"
+    "the-other-feature-of-aws-lambda-provisioned-concurrency-saving-money-24e4e5086e1b"
+)
+_AWS_WARM_NOTE = (
+    "x86_64, us-east-1; unconfirmed: the stored copy of aws.amazon.com/lambda/pricing names the "
+    "charge but shows no figure; value from a third-party copy and as last known"
+)
 
 AWS = Platform(
     key="aws",
@@ -135,6 +149,50 @@ AWS = Platform(
         free_requests=fig(1_000_000, "requests/month", AWS_PRICING_COPY, "per account"),
         free_gb_seconds=fig(
             400_000, "GB-seconds/month", AWS_PRICING_COPY, "per account, x86_64 and arm64 together"
+        ),
+        warm=WarmPricing(
+            init_billed=fig(
+                True,
+                "billed",
+                AWS_INIT_BILLING,
+                "since 2025-08-01 the INIT phase of on-demand zip functions on managed runtimes "
+                "is billed like the handler's duration (already so for images and provisioned "
+                "concurrency); the post puts cold starts under 1% of invocations",
+            ),
+            capacity_name="provisioned concurrency",
+            capacity_per_gb_second=fig(
+                0.0000041667,
+                "USD/GB-second",
+                AWS_PROVISIONED_COPY,
+                "configured concurrency x memory, rounded up to 5 minutes; " + _AWS_WARM_NOTE,
+            ),
+            served_per_gb_second=fig(
+                0.0000097222,
+                "USD/GB-second",
+                AWS_PROVISIONED_COPY,
+                "duration of requests served by provisioned concurrency; " + _AWS_WARM_NOTE,
+            ),
+            capacity_free_tier=False,
+            snapshot_cache_per_gb_second=fig(
+                0.0000015046,
+                "USD/GB-second",
+                AWS_SNAPSTART_COPY,
+                "per published version with SnapStart, memory x time cached (3 hours at least); "
+                "Python 3.12+ since 2024-11-18; unconfirmed: third-party copy only",
+            ),
+            snapshot_restore_per_gb=fig(
+                0.0001397998,
+                "USD/GB restored",
+                AWS_SNAPSTART_COPY,
+                "per restore of an execution environment, by memory; unconfirmed: third-party "
+                "copy only",
+            ),
+            max_concurrency=fig(
+                1,
+                "requests/instance",
+                "https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html",
+                "an execution environment serves one request at a time",
+            ),
         ),
     ),
 )

@@ -10,6 +10,7 @@ from bertless.platforms.records import (
     Pricing,
     Runtime,
     VcpuScaling,
+    WarmPricing,
     fig,
 )
 
@@ -26,6 +27,10 @@ AZ_TIMEOUT = (
     "https://github.com/MicrosoftDocs/azure-docs/blob/master/includes/functions-timeout-duration.md"
 )
 AZ_PACKAGE = "https://github.com/Azure/Azure-Functions/issues/2365"
+AZ_FLEX_BILLING = (
+    "https://github.com/MicrosoftDocs/azure-docs/blob/main/includes/"
+    "functions-flex-consumption-billing-table.md"
+)
 _AZ_UNREMEMBERED = (
     "unconfirmed: no stored copy of the pricing page showed this figure; value as last known, "
     "verify before relying on it"
@@ -112,6 +117,36 @@ AZURE = Platform(
         free_requests=fig(250_000, "executions/month", AZ_PRICING, _AZ_UNREMEMBERED),
         free_gb_seconds=fig(100_000, "GB-seconds/month", AZ_PRICING, _AZ_UNREMEMBERED),
         bills_instance_memory=True,
+        warm=WarmPricing(
+            init_billed=fig(
+                False,
+                "billed",
+                AZ_FLEX_BILLING,
+                "unconfirmed: on demand bills memory while an instance actively executes "
+                "functions; instance start-up is not named",
+            ),
+            capacity_name="always-ready instances",
+            capacity_per_gb_second=fig(
+                0.000004,
+                "USD/GB-second",
+                AZ_PRICING,
+                "the baseline: instance memory of every always-ready instance, all the time; "
+                + _AZ_UNREMEMBERED,
+            ),
+            served_per_gb_second=fig(
+                0.000016,
+                "USD/GB-second",
+                AZ_PRICING,
+                "execution time on an always-ready instance; " + _AZ_UNREMEMBERED,
+            ),
+            capacity_free_tier=False,
+            max_concurrency=fig(
+                1000,
+                "requests/instance",
+                AZ_FLEX,
+                "per-instance HTTP concurrency; unconfirmed: as last known",
+            ),
+        ),
     ),
 )
 

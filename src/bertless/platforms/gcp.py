@@ -12,6 +12,7 @@ from bertless.platforms.records import (
     Pricing,
     Runtime,
     VcpuScaling,
+    WarmPricing,
     fig,
 )
 
@@ -31,6 +32,12 @@ _GCP_TIERS = (
     (8192, 2.0),
 )
 _RUN_PRICE_NOTE = "request-based billing (CPU only during requests), Tier 1 regions"
+RUN_BILLING = "https://cloud.google.com/run/docs/configuring/billing-settings"
+RUN_CONCURRENCY = "https://cloud.google.com/run/docs/about-concurrency"
+_RUN_IDLE_NOTE = (
+    "an idle minimum instance, request-based billing, Tier 1; unconfirmed: the stored copies of "
+    "the pricing page cut off before the idle rows; value as last known"
+)
 
 
 _GCP_RUNTIME_NOTE = "stack, base image, deprecation and decommission dates from the runtime table"
@@ -103,6 +110,23 @@ GCP = Platform(
         free_requests=fig(2_000_000, "requests/month", RUN_PRICING, "per billing account"),
         free_gb_seconds=fig(360_000, "GiB-seconds/month", RUN_PRICING, "per billing account"),
         free_vcpu_seconds=fig(180_000, "vCPU-seconds/month", RUN_PRICING, "per billing account"),
+        warm=WarmPricing(
+            init_billed=fig(
+                True,
+                "billed",
+                RUN_BILLING,
+                "request-based billing charges instances during container startup and shutdown",
+            ),
+            capacity_name="minimum instances",
+            capacity_per_gb_second=fig(0.0000025, "USD/GiB-second", RUN_PRICING, _RUN_IDLE_NOTE),
+            capacity_per_vcpu_second=fig(0.0000025, "USD/vCPU-second", RUN_PRICING, _RUN_IDLE_NOTE),
+            max_concurrency=fig(
+                1000,
+                "requests/instance",
+                RUN_CONCURRENCY,
+                "above 1 needs at least 1 vCPU; the Cloud Functions API sets 1 unless told",
+            ),
+        ),
     ),
 )
 

@@ -85,6 +85,28 @@ class PackageLimits:
 
 
 @dataclass(frozen=True, kw_only=True)
+class WarmPricing:
+    """What a cold start costs and what keeping instances warm costs.
+
+    Warm capacity is provisioned concurrency on AWS, minimum instances on Google and always-ready
+    instances on Azure Flex: each bills its memory (and on Google its CPU) for every second it is
+    configured (`capacity_per_*`) and the requests it serves at `served_per_gb_second`. None there
+    means Google's rule: capacity is billed at its idle rate only while idle, and the requests it
+    serves at the on-demand price.
+    """
+
+    init_billed: Figure[bool]  # a cold start's start-up time is billed like a request's
+    capacity_per_gb_second: Figure[float]
+    capacity_name: str  # what the cloud calls it, for tables and sentences
+    capacity_per_vcpu_second: Figure[float] | None = None
+    served_per_gb_second: Figure[float] | None = None
+    capacity_free_tier: bool = True  # whether the free tier applies beside warm capacity
+    snapshot_cache_per_gb_second: Figure[float] | None = None  # SnapStart, per cached version
+    snapshot_restore_per_gb: Figure[float] | None = None  # SnapStart, per restore
+    max_concurrency: Figure[int] | None = None  # requests one instance may take at once
+
+
+@dataclass(frozen=True, kw_only=True)
 class Pricing:
     """On-demand prices and the rules that turn a request into billed units."""
 
@@ -99,6 +121,7 @@ class Pricing:
     free_vcpu_seconds: Figure[int] | None = None
     memory_rounding_mb: Figure[int] | None = None  # billed memory rounded up to this step
     bills_instance_memory: bool = False  # bills the instance size, not the setting
+    warm: WarmPricing | None = None  # cold starts and capacity kept warm
 
 
 @dataclass(frozen=True, kw_only=True)
