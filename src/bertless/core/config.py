@@ -11,6 +11,8 @@ from bertless.core.errors import BundleError
 
 # TEI's default payload limit (--payload-limit 2000000).
 DEFAULT_MAX_BODY_BYTES = 2_000_000
+# TEI's default --max-concurrent-requests.
+DEFAULT_MAX_CONCURRENT_REQUESTS = 512
 
 
 TRUE_WORDS = ("1", "true", "yes", "on")
@@ -62,12 +64,18 @@ class Config:
     auto_truncate: bool
     api_key: str | None
     cors_origins: tuple[str, ...]
+    # Requests that may wait for the model (TEI's --max-concurrent-requests); more get a 503.
+    max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS
+    # Whether concurrent requests share model runs (see core.batcher).
+    batching: bool = True
 
     @classmethod
     def from_env(cls, manifest: Manifest | None) -> Config:
         """BERTLESS_MAX_BATCH_SIZE, BERTLESS_MAX_BODY_BYTES, BERTLESS_AUTO_TRUNCATE override the
-        manifest; BERTLESS_API_KEY turns on auth; BERTLESS_CORS_ORIGINS (comma-separated) CORS."""
+        manifest; BERTLESS_API_KEY turns on auth; BERTLESS_CORS_ORIGINS (comma-separated) CORS;
+        BERTLESS_MAX_CONCURRENT_REQUESTS bounds the queue, BERTLESS_BATCHING=0 stops merging."""
         auto = env_bool("BERTLESS_AUTO_TRUNCATE")
+        batching = env_bool("BERTLESS_BATCHING")
         origins = os.environ.get("BERTLESS_CORS_ORIGINS", "")
         return cls(
             max_batch_size=_positive("BERTLESS_MAX_BATCH_SIZE")
@@ -76,6 +84,9 @@ class Config:
             auto_truncate=auto if auto is not None else bool(manifest and manifest.auto_truncate),
             api_key=os.environ.get("BERTLESS_API_KEY") or None,
             cors_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
+            max_concurrent_requests=_positive("BERTLESS_MAX_CONCURRENT_REQUESTS")
+            or DEFAULT_MAX_CONCURRENT_REQUESTS,
+            batching=True if batching is None else batching,
         )
 
 

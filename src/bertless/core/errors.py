@@ -6,12 +6,17 @@ Errors are raised where a problem is found and turned into a response in exactly
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 
 class BertlessError(Exception):
     """Base of every error bertless raises on purpose."""
 
     status: int = 500
     error_type: str = "Backend"
+    # Headers the error's response carries, such as Retry-After.
+    headers: Mapping[str, str] = MappingProxyType({})
 
 
 class BundleError(BertlessError):

@@ -8,7 +8,7 @@ small when lengths vary; the order of the answers is restored before returning.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,6 +148,9 @@ class Predictor:
         self._truncating.enable_truncation(self.manifest.max_length)
         self._session = self._open_session(threads or available_cpus())
         self._check_graph()
+        # What runs one padded micro-batch: the session itself, or a `core.batcher.Batcher` in
+        # front of it that bounds and merges the runs of concurrent requests (the service's).
+        self.runner: Callable[[list[Encoding]], np.ndarray] = self._run
 
     @classmethod
     def load(cls, path: str | Path, verify: bool = True, threads: int | None = None) -> Predictor:
@@ -233,7 +236,7 @@ class Predictor:
         rows: list[np.ndarray] = [np.empty(0)] * len(encodings)
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            out = self._run([encodings[i] for i in chunk])
+            out = self.runner([encodings[i] for i in chunk])
             for position, index in enumerate(chunk):
                 rows[index] = out[position]
         values = np.stack(rows)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from bertless.core import schemas
+from bertless.core.batcher import Batcher
 from bertless.core.config import Config
 from bertless.core.errors import BertlessError, BundleError, TooManyInputsError
 from bertless.core.http import (
@@ -61,6 +62,16 @@ class Service:
         self.failure = failure
         self.task = predictor.manifest.task if predictor else None
         self._checksum = predictor.bundle.checksum if predictor else ""
+        # Bounded, merged model runs for concurrent requests (core.batcher).
+        self.batcher: Batcher | None = None
+        if predictor:
+            self.batcher = Batcher(
+                predictor.runner,
+                config.max_batch_size,
+                config.max_concurrent_requests,
+                merge=config.batching,
+            )
+            predictor.runner = self.batcher.run
         self._openapi = dumps(
             openapi_document(
                 [
@@ -91,7 +102,9 @@ class Service:
         except HttpError as error:
             response = error_response(error.status, error.error_type, str(error), error.headers)
         except BertlessError as error:
-            response = error_response(error.status, error.error_type, str(error))
+            response = error_response(
+                error.status, error.error_type, str(error), dict(error.headers)
+            )
         except Exception:
             log.exception("unexpected error on %s %s", request.method, request.path)
             response = error_response(

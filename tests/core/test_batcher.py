@@ -1,0 +1,212 @@
+"""core.batcher: bounded model runs, a bounded queue, and batching across concurrent requests.
+
+A recording runner that blocks until released makes the concurrency deterministic: while it holds
+the one slot, other requests queue up, and what the next run takes is then known exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from bertless.core.batcher import Batcher, OverloadedError
+from bertless.core.config import Config
+from bertless.core.predictor import Predictor
+from bertless.core.service import Request, Service
+
+
+class HeldRunner:
+    """A runner whose first run waits for `release`; every run is recorded by its rows.
+
+    Each row it returns is the input's number times ten, so each caller can check it got its
+    own rows back; or, given `then`, what `then` returns."""
+
+    def __init__(self, then=None) -> None:
+        self.then = then
+        self.release = threading.Event()
+        self.started = threading.Event()
+        self.runs: list[list[int]] = []
+
+    def __call__(self, encodings: list) -> np.ndarray:
+        self.runs.append(list(encodings))
+        if len(self.runs) == 1:
+            self.started.set()
+            assert self.release.wait(30)
+        if self.then:
+            return self.then(encodings)
+        return np.array([[number * 10.0] for number in encodings])
+
+
+def wait_until(condition, what: str) -> None:
+    """Wait for CONDITION (bounded in count and time; the test asserts nothing about time)."""
+    for _ in range(3000):
+        if condition():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"never happened: {what}")
+
+
+def queue_behind_a_held_run(batcher: Batcher, runner: HeldRunner, jobs: list[list[int]]):
+    """Start a one-row run that holds the slot, then JOBS, which wait; return the futures."""
+    pool = ThreadPoolExecutor(len(jobs) + 1)
+    first = pool.submit(batcher.run, [0])
+    assert runner.started.wait(30)
+    futures = []
+    for count, job in enumerate(jobs, 1):  # one at a time: the queue's order is the order here
+        futures.append(pool.submit(batcher.run, job))
+        wait_until(lambda n=count: batcher.waiting() == n, f"{count} jobs waiting")
+    return pool, first, futures
+
+
+def test_waiting_requests_share_one_run_and_each_gets_its_own_rows():
+    runner = HeldRunner()
+    batcher = Batcher(runner, max_batch_size=8, queue_limit=100, merge=True)
+    jobs = [[1], [2, 3], [4], [5, 6, 7, 8, 9], [10]]
+    pool, first, futures = queue_behind_a_held_run(batcher, runner, jobs)
+    runner.release.set()
+    assert first.result(30).tolist() == [[0.0]]
+    for job, future in zip(jobs, futures, strict=True):
+        assert future.result(30).ravel().tolist() == [n * 10.0 for n in job]
+    pool.shutdown()
+    # Oldest first, up to 8 rows: [1], [2, 3], [4] fit (4 rows) and [5..9] would make 9; the
+    # next run takes [5..9] and [10].
+    assert runner.runs == [[0], [1, 2, 3, 4], [5, 6, 7, 8, 9, 10]]
+
+
+def test_without_merging_each_request_runs_alone_one_at_a_time():
+    runner = HeldRunner()
+    batcher = Batcher(runner, max_batch_size=8, queue_limit=100, merge=False)
+    jobs = [[1], [2, 3], [4]]
+    pool, _, futures = queue_behind_a_held_run(batcher, runner, jobs)
+    runner.release.set()
+    assert [f.result(30).ravel().tolist() for f in futures] == [[10.0], [20.0, 30.0], [40.0]]
+    pool.shutdown()
+    assert runner.runs == [[0], [1], [2, 3], [4]]
+
+
+def test_a_full_queue_refuses_with_retry_after():
+    runner = HeldRunner()
+    batcher = Batcher(runner, max_batch_size=8, queue_limit=2, merge=True)
+    pool, _, futures = queue_behind_a_held_run(batcher, runner, [[1], [2]])
+    with pytest.raises(OverloadedError, match="2 requests are already waiting") as refusal:
+        batcher.run([3])
+    assert refusal.value.status == 503 and refusal.value.headers == {"Retry-After": "1"}
+    runner.release.set()
+    assert [f.result(30).ravel().tolist() for f in futures] == [[10.0], [20.0]]
+    pool.shutdown()
+    # The slot was handed on and finally freed: a later request runs at once.
+    assert batcher.run([4]).ravel().tolist() == [40.0]
+
+
+def test_a_failed_run_fails_every_request_in_it_and_frees_the_slot():
+    runner = HeldRunner()
+    broken = {"on": True}
+
+    def failing(encodings):
+        rows = runner(encodings)
+        if broken["on"] and len(runner.runs) == 2:
+            raise RuntimeError("the model broke")
+        return rows
+
+    batcher = Batcher(failing, max_batch_size=8, queue_limit=10, merge=True)
+    pool, first, futures = queue_behind_a_held_run(batcher, runner, [[1], [2]])
+    runner.release.set()
+    first.result(30)
+    for future in futures:
+        with pytest.raises(RuntimeError, match="the model broke"):
+            future.result(30)
+    pool.shutdown()
+    assert batcher.run([5]).ravel().tolist() == [50.0]
+
+
+# -- the real model behind the service ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def recorded_service(minilm_bundle):
+    """The service on MiniLM whose model runs are recorded (their sizes) under the batcher."""
+    predictor = Predictor.load(minilm_bundle)
+    sizes: list[int] = []
+    session_run = predictor.runner
+
+    def recording(encodings):
+        sizes.append(len(encodings))
+        return session_run(encodings)
+
+    predictor.runner = recording
+    reference = Predictor.load(minilm_bundle)  # no batcher: the answers alone
+    return Service(predictor, Config.from_env(predictor.manifest)), sizes, reference
+
+
+def call(service: Service, path: str, body: dict):
+    response = service.handle(
+        Request("POST", path, {"Content-Type": "application/json"}, json.dumps(body).encode())
+    )
+    assert response.status == 200, response.body
+    return response.json()
+
+
+def test_concurrent_answers_equal_the_answers_alone(recorded_service):
+    service, sizes, reference = recorded_service
+    texts = [f"sentence number {i} " + "word " * (i % 17) for i in range(48)]
+    bodies = [("/embed", {"inputs": t}) for t in texts[:32]] + [
+        ("/embed", {"inputs": texts[32:36]}),
+        ("/v1/embeddings", {"input": texts[36:40]}),
+        ("/embed", {"inputs": texts[40:48], "normalize": False}),
+    ]
+    sizes.clear()
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda b: call(service, *b), bodies))
+    assert max(sizes) > 1, "no run was shared: the test did not exercise batching"
+    assert sum(sizes) == 48
+    for (path, body), answer in zip(bodies, answers, strict=True):
+        if path == "/v1/embeddings":
+            got = np.array([row["embedding"] for row in answer["data"]])
+            alone = reference.encode(body["input"])
+        else:
+            got = np.array(answer)
+            alone = reference.encode(
+                [body["inputs"]] if isinstance(body["inputs"], str) else body["inputs"],
+                normalize_embeddings=body.get("normalize"),
+            )
+        np.testing.assert_allclose(got, alone, atol=1e-5)
+
+
+def test_one_request_at_a_time_runs_alone(recorded_service):
+    service, sizes, _ = recorded_service
+    sizes.clear()
+    for i in range(3):
+        call(service, "/embed", {"inputs": f"text {i}"})
+    assert sizes == [1, 1, 1]
+    assert service.batcher is not None and service.batcher.waiting() == 0
+
+
+def test_the_queues_503_is_the_contracts_json_with_retry_after(minilm_bundle, monkeypatch):
+    monkeypatch.setenv("BERTLESS_MAX_CONCURRENT_REQUESTS", "1")
+    service = Service.from_bundle(minilm_bundle)
+    assert service.batcher is not None
+    runner = HeldRunner(then=service.batcher._runner)
+    service.batcher._runner = runner  # the real run, held until released
+    with ThreadPoolExecutor(2) as pool:
+        holder = pool.submit(service.handle, _embed_request("first"))
+        assert runner.started.wait(30)
+        waiter = pool.submit(service.handle, _embed_request("second"))
+        wait_until(lambda: service.batcher.waiting() == 1, "one request waiting")
+        refused = service.handle(_embed_request("third"))
+        runner.release.set()
+        assert holder.result(30).status == waiter.result(30).status == 200
+    assert refused.status == 503
+    assert refused.headers["Retry-After"] == "1"
+    assert refused.headers["Content-Type"] == "application/json"
+    body = refused.json()
+    assert body["error_type"] == "Overloaded" and "try again" in body["error"]
+
+
+def _embed_request(text: str) -> Request:
+    body = json.dumps({"inputs": text}).encode()
+    return Request("POST", "/embed", {"Content-Type": "application/json"}, body)
