@@ -23,11 +23,14 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bertless.deploy import aws_rollout as rollout
 from bertless.deploy import aws_steps as steps
+from bertless.deploy.aws_steps import as_sentence as _as_sentence
+from bertless.deploy.aws_steps import step as _step
 from bertless.deploy.plan import DeployError, Plan, PreflightError, Result, Say, Target
 from bertless.deploy.preflight import check_artifact, check_name, check_region, smoke
 from bertless.platforms import limits
@@ -100,7 +103,13 @@ class AwsDeployer:
                 self._plan_upload(plan)
             self._plan_function(plan, current, changed_code)
             live = self._read_function(LAMBDA_ALIAS) if current is not None else None
-            self._plan_alias(plan, live)
+            if target.canary is None:
+                self._plan_alias(plan, live)
+            else:
+                publish, published = _step(self._publish), lambda: self._version
+                rollout.plan_canary(
+                    plan, self._clients, self._serves, target.canary, publish, published
+                )
             self._plan_url(plan, target, alias_exists=live is not None)
         return plan
 
@@ -201,15 +210,11 @@ class AwsDeployer:
         The alias is compared, not `$LATEST`: a deploy that stopped after updating `$LATEST`
         left the alias on the old version, and the next deploy must still publish and move it.
         """
-        if (
-            live is not None
-            and live["CodeSha256"] == code_sha256(self._artifact)
-            and not _drift(live, self._wanted())
-        ):
+        if live is not None and self._serves(live):
             plan.unchanged(f"alias {LAMBDA_ALIAS}", f"version {live['Version']}")
             return
         plan.add("create", "version", "published from $LATEST", run=_step(self._publish))
-        move = _step(self._point_alias, live is not None)
+        move = _step(self._point_alias, live["Version"] if live else None)
         if live is None:
             plan.add("create", f"alias {LAMBDA_ALIAS}", "-> the new version", run=move)
         else:
@@ -250,6 +255,12 @@ class AwsDeployer:
 
     # --- the actions that need what an earlier step made --------------------------------------
 
+    def _serves(self, config: dict[str, Any]) -> bool:
+        """Whether a version (or the alias) runs this artifact with the wanted settings."""
+        return config["CodeSha256"] == code_sha256(self._artifact) and not _drift(
+            config, self._wanted()
+        )
+
     def _wanted(self) -> dict[str, Any]:
         return {**self._settings, "Role": self._role_arn}
 
@@ -275,30 +286,9 @@ class AwsDeployer:
     def _publish(self) -> None:
         self._version = steps.publish(self._clients, self._name, code_sha256(self._artifact))
 
-    def _point_alias(self, exists: bool) -> None:
+    def _point_alias(self, previous: str | None) -> None:
         assert self._version, "the version step runs before the alias step"
-        steps.point_alias(self._clients, self._name, self._version, exists)
-
-
-@contextlib.contextmanager
-def _as_sentence() -> Iterator[None]:
-    """botocore's errors, during a read or a step, as the one sentence a user sees."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        yield
-    except (BotoCoreError, ClientError) as error:
-        raise DeployError(f"AWS refused the deploy: {error}") from None
-
-
-def _step(action: Callable[..., object], *args: object) -> Callable[[], object]:
-    """A step's `run`: `action(*args)`, its botocore errors turned into one sentence."""
-
-    def run() -> object:
-        with _as_sentence():
-            return action(*args)
-
-    return run
+        steps.point_alias(self._clients, self._name, self._version, previous)
 
 
 def _exists(head: Callable[[], object], what: str) -> bool:

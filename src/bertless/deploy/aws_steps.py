@@ -7,8 +7,10 @@ from a settled function. None of them reads to decide: `deploy/aws.py` read and 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from bertless.deploy.plan import DeployError
@@ -165,10 +167,43 @@ def publish(clients: Clients, name: str, code_sha256: str) -> str:
     return version
 
 
-def point_alias(clients: Clients, name: str, version: str, exists: bool) -> None:
-    """Move (or create) the alias; from this call on, the new version serves."""
-    move = clients.awslambda.update_alias if exists else clients.awslambda.create_alias
-    move(FunctionName=name, Name=LAMBDA_ALIAS, FunctionVersion=version)
+def point_alias(clients: Clients, name: str, version: str, previous: str | None) -> None:
+    """Move the alias from version `previous` (or create it); from this call on, the new
+    version serves all requests, and the alias remembers `previous` for a rollback."""
+    if previous is None:
+        clients.awslambda.create_alias(
+            FunctionName=name,
+            Name=LAMBDA_ALIAS,
+            FunctionVersion=version,
+            Description=describe(None),
+        )
+    else:
+        route(clients, name, version, None, 0.0, previous)
+
+
+def describe(previous: str | None) -> str:
+    """The alias's description, which records the version that served before (Lambda keeps no
+    history of an alias; `deploy/aws_rollout.py` reads it back for a rollback)."""
+    return f"bertless alias; served before: version {previous}" if previous else "bertless alias"
+
+
+def route(
+    clients: Clients,
+    name: str,
+    version: str,
+    canary: str | None,
+    weight: float,
+    previous: str | None,
+) -> None:
+    """One UpdateAlias: `version` serves, `canary` (if any) takes `weight` of the requests
+    (RoutingConfig.AdditionalVersionWeights, a weight from 0 to 1)."""
+    clients.awslambda.update_alias(
+        FunctionName=name,
+        Name=LAMBDA_ALIAS,
+        FunctionVersion=version,
+        Description=describe(previous),
+        RoutingConfig={"AdditionalVersionWeights": {canary: weight} if canary else {}},
+    )
 
 
 def set_url(clients: Clients, name: str, auth: str, exists: bool) -> None:
@@ -194,3 +229,24 @@ def open_permission(clients: Clients, name: str, sid: str) -> None:
 def close_permission(clients: Clients, name: str, sid: str) -> None:
     """Remove a public statement, when a function goes private again."""
     clients.awslambda.remove_permission(FunctionName=name, Qualifier=LAMBDA_ALIAS, StatementId=sid)
+
+
+@contextlib.contextmanager
+def as_sentence() -> Iterator[None]:
+    """botocore's errors, during a read or a step, as the one sentence a user sees."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except (BotoCoreError, ClientError) as error:
+        raise DeployError(f"AWS refused the deploy: {error}") from None
+
+
+def step(action: Callable[..., object], *args: object) -> Callable[[], object]:
+    """A step's `run`: `action(*args)`, its botocore errors turned into one sentence."""
+
+    def run() -> object:
+        with as_sentence():
+            return action(*args)
+
+    return run

@@ -48,7 +48,9 @@ class SmokeError(DeployError):
 class Target:
     """What to deploy to, common to every cloud.
 
-    memory_mb None keeps the artifact's own setting; environment is extra function settings.
+    memory_mb None keeps the artifact's own setting; environment is extra function settings;
+    canary, a weight between 0 and 1, sends only that share of requests to the new version
+    (`deploy/rollout.py`).
     """
 
     name: str
@@ -59,6 +61,7 @@ class Target:
     endpoint_url: str | None = None
     smoke: bool = True
     environment: Mapping[str, str] = field(default_factory=dict)
+    canary: float | None = None
 
 
 @dataclass(frozen=True)
