@@ -20,6 +20,18 @@ from bertless.core.predictor import Predictor
 from bertless.core.service import Request, Service
 
 
+class Text:
+    """A stand-in encoding: a number to recognise it by and `length` token ids."""
+
+    def __init__(self, number: int, length: int = 5) -> None:
+        self.number = number
+        self.ids = [0] * length
+
+
+def texts(*numbers: int, length: int = 5) -> list[Text]:
+    return [Text(n, length) for n in numbers]
+
+
 class HeldRunner:
     """A runner whose first run waits for `release`; every run is recorded by its rows.
 
@@ -30,16 +42,16 @@ class HeldRunner:
         self.then = then
         self.release = threading.Event()
         self.started = threading.Event()
-        self.runs: list[list[int]] = []
+        self.runs: list[list[int]] = []  # the numbers of the stand-in texts in each run
 
     def __call__(self, encodings: list) -> np.ndarray:
-        self.runs.append(list(encodings))
+        self.runs.append([getattr(text, "number", -1) for text in encodings])
         if len(self.runs) == 1:
             self.started.set()
             assert self.release.wait(30)
         if self.then:
             return self.then(encodings)
-        return np.array([[number * 10.0] for number in encodings])
+        return np.array([[text.number * 10.0] for text in encodings])
 
 
 def wait_until(condition, what: str) -> None:
@@ -51,10 +63,10 @@ def wait_until(condition, what: str) -> None:
     raise AssertionError(f"never happened: {what}")
 
 
-def queue_behind_a_held_run(batcher: Batcher, runner: HeldRunner, jobs: list[list[int]]):
+def queue_behind_a_held_run(batcher: Batcher, runner: HeldRunner, jobs: list[list[Text]]):
     """Start a one-row run that holds the slot, then JOBS, which wait; return the futures."""
     pool = ThreadPoolExecutor(len(jobs) + 1)
-    first = pool.submit(batcher.run, [0])
+    first = pool.submit(batcher.run, texts(0))
     assert runner.started.wait(30)
     futures = []
     for count, job in enumerate(jobs, 1):  # one at a time: the queue's order is the order here
@@ -66,22 +78,37 @@ def queue_behind_a_held_run(batcher: Batcher, runner: HeldRunner, jobs: list[lis
 def test_waiting_requests_share_one_run_and_each_gets_its_own_rows():
     runner = HeldRunner()
     batcher = Batcher(runner, max_batch_size=8, queue_limit=100, merge=True)
-    jobs = [[1], [2, 3], [4], [5, 6, 7, 8, 9], [10]]
+    jobs = [texts(1), texts(2, 3), texts(4), texts(5, 6, 7, 8, 9), texts(10)]
     pool, first, futures = queue_behind_a_held_run(batcher, runner, jobs)
     runner.release.set()
     assert first.result(30).tolist() == [[0.0]]
     for job, future in zip(jobs, futures, strict=True):
-        assert future.result(30).ravel().tolist() == [n * 10.0 for n in job]
+        assert future.result(30).ravel().tolist() == [t.number * 10.0 for t in job]
     pool.shutdown()
-    # Oldest first, up to 8 rows: [1], [2, 3], [4] fit (4 rows) and [5..9] would make 9; the
-    # next run takes [5..9] and [10].
-    assert runner.runs == [[0], [1, 2, 3, 4], [5, 6, 7, 8, 9, 10]]
+    # Oldest first, up to 8 rows: [1], [2, 3], [4] fit (4 rows), [5..9] would make 9 and waits,
+    # [10] fits; [5..9] is then the oldest and runs next.
+    assert runner.runs == [[0], [1, 2, 3, 4, 10], [5, 6, 7, 8, 9]]
+
+
+def test_only_texts_of_about_the_same_length_share_a_run():
+    runner = HeldRunner()
+    batcher = Batcher(runner, max_batch_size=32, queue_limit=100, merge=True)
+    # Behind a held run: a 5-token text, a 100-token text, and more 5- and 8-token texts.
+    jobs = [texts(1), texts(2, length=100), texts(3, 4), texts(5, length=8), texts(6)]
+    pool, _, futures = queue_behind_a_held_run(batcher, runner, jobs)
+    runner.release.set()
+    for job, future in zip(jobs, futures, strict=True):
+        assert future.result(30).ravel().tolist() == [t.number * 10.0 for t in job]
+    pool.shutdown()
+    # Text 1 leads and takes the short ones (text 5 pads 4 rows by 3 tokens: 12 <= 24); the
+    # long text would pad 5 rows by 95 tokens each, so it waits and runs next, alone.
+    assert runner.runs == [[0], [1, 3, 4, 5, 6], [2]]
 
 
 def test_without_merging_each_request_runs_alone_one_at_a_time():
     runner = HeldRunner()
     batcher = Batcher(runner, max_batch_size=8, queue_limit=100, merge=False)
-    jobs = [[1], [2, 3], [4]]
+    jobs = [texts(1), texts(2, 3), texts(4)]
     pool, _, futures = queue_behind_a_held_run(batcher, runner, jobs)
     runner.release.set()
     assert [f.result(30).ravel().tolist() for f in futures] == [[10.0], [20.0, 30.0], [40.0]]
@@ -92,15 +119,15 @@ def test_without_merging_each_request_runs_alone_one_at_a_time():
 def test_a_full_queue_refuses_with_retry_after():
     runner = HeldRunner()
     batcher = Batcher(runner, max_batch_size=8, queue_limit=2, merge=True)
-    pool, _, futures = queue_behind_a_held_run(batcher, runner, [[1], [2]])
+    pool, _, futures = queue_behind_a_held_run(batcher, runner, [texts(1), texts(2)])
     with pytest.raises(OverloadedError, match="2 requests are already waiting") as refusal:
-        batcher.run([3])
+        batcher.run(texts(3))
     assert refusal.value.status == 503 and refusal.value.headers == {"Retry-After": "1"}
     runner.release.set()
     assert [f.result(30).ravel().tolist() for f in futures] == [[10.0], [20.0]]
     pool.shutdown()
     # The slot was handed on and finally freed: a later request runs at once.
-    assert batcher.run([4]).ravel().tolist() == [40.0]
+    assert batcher.run(texts(4)).ravel().tolist() == [40.0]
 
 
 def test_a_failed_run_fails_every_request_in_it_and_frees_the_slot():
@@ -114,14 +141,14 @@ def test_a_failed_run_fails_every_request_in_it_and_frees_the_slot():
         return rows
 
     batcher = Batcher(failing, max_batch_size=8, queue_limit=10, merge=True)
-    pool, first, futures = queue_behind_a_held_run(batcher, runner, [[1], [2]])
+    pool, first, futures = queue_behind_a_held_run(batcher, runner, [texts(1), texts(2)])
     runner.release.set()
     first.result(30)
     for future in futures:
         with pytest.raises(RuntimeError, match="the model broke"):
             future.result(30)
     pool.shutdown()
-    assert batcher.run([5]).ravel().tolist() == [50.0]
+    assert batcher.run(texts(5)).ravel().tolist() == [50.0]
 
 
 # -- the real model behind the service ---------------------------------------------------------
