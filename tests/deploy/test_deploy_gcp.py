@@ -3,8 +3,9 @@ a STAND-IN for the Cloud Functions v2 and Cloud Run v2 IAM APIs, which have no e
 
 The stand-in below is not Google's service: it is a small http.server app that answers in the
 documented shapes (https://cloud.google.com/functions/docs/reference/rest/v2/projects.locations.
-functions, .../operations/get, Cloud Run v2 services getIamPolicy/setIamPolicy) and CHECKS what it
-receives against them: the bearer token, functionId's rules, the required fields of a Function,
+functions, .../operations/get, Cloud Run v2 services getIamPolicy/setIamPolicy, get, and patch
+of `traffic`) and CHECKS what it receives against them (traffic: percents adding up to 100 over
+revisions that exist): the bearer token, functionId's rules, the required fields of a Function,
 updateMask paths, a storageSource it issued whose object really is in the emulator, and that
 operations are polled until done. A request that breaks those rules is answered 400 and listed in
 `violations`, which every test asserts is empty.
@@ -55,6 +56,9 @@ MASK_PATHS = {
     "labels",
 }
 FUNCTIONS = re.compile(r"/v2/projects/([^/]+)/locations/([^/]+)/functions")
+SERVICES = re.compile(r"/v2/projects/([^/]+)/locations/([^/]+)/services/[^/:]+")
+LATEST = "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST"
+REVISION = "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"
 
 
 class CloudFunctionsStandIn:
@@ -67,6 +71,8 @@ class CloudFunctionsStandIn:
         self.policies: dict[str, dict] = {}
         self.issued: set[str] = set()
         self.fail_next_build: str | None = None
+        self.revisions: dict[str, list[str]] = {}  # Cloud Run service -> its revisions, in order
+        self.traffic: dict[str, list[dict]] = {}  # service -> its traffic targets, when set
         self.url = ""
         self.ids = itertools.count(1)
 
@@ -85,6 +91,8 @@ class CloudFunctionsStandIn:
             return self.set_iam_policy(path, call.body)
         if FUNCTIONS.fullmatch(path) and call.method == "POST":
             return self.create(path, call)
+        if SERVICES.fullmatch(path):
+            return self.service(path.removeprefix("/v2/"), call)
         if call.method == "GET":
             name = path.removeprefix("/v2/")
             if name not in self.functions:
@@ -175,7 +183,37 @@ class CloudFunctionsStandIn:
             },
         }
         self.functions[name] = function
+        service = function["serviceConfig"]["service"]
+        self.revisions.setdefault(service, []).append(function["serviceConfig"]["revision"])
         return function
+
+    def service(self, name: str, call: Call) -> tuple[int, object]:
+        """Cloud Run v2 services get, and patch of `traffic` (an operation done at once)."""
+        if name not in self.revisions:
+            return 404, {"error": {"code": 404, "message": f"{name} not found"}}
+        if call.method == "PATCH":
+            assert call.query.get("updateMask") == ["traffic"], "only traffic may change"
+            entries = call.body["traffic"]
+            assert sum(e["percent"] for e in entries) == 100, "percents must add up to 100"
+            for entry in entries:
+                assert entry["type"] in (LATEST, REVISION), f"bad type {entry['type']}"
+                if entry["type"] == REVISION:
+                    assert entry["revision"] in self.revisions[name], "no such revision"
+            self.traffic[name] = entries
+            return 200, {"name": f"{name.split('/services/')[0]}/operations/run-1", "done": True}
+        latest = f"{name}/revisions/{self.revisions[name][-1]}"
+        traffic = self.traffic.get(name, [{"type": LATEST, "percent": 100}])
+        return 200, {"name": name, "latestReadyRevision": latest, "traffic": traffic}
+
+    def shares(self, function: str) -> dict[str, int]:
+        """Which revision of a function's service gets what percent of requests."""
+        service = f"{function.split('/functions/')[0]}/services/{function.rsplit('/', 1)[1]}"
+        shares: dict[str, int] = {}
+        for entry in self.traffic.get(service, [{"type": LATEST, "percent": 100}]):
+            revision = self.revisions[service][-1] if entry["type"] == LATEST else entry["revision"]
+            if entry["percent"]:
+                shares[revision] = shares.get(revision, 0) + entry["percent"]
+        return shares
 
     def set_iam_policy(self, path: str, body: dict) -> tuple[int, object]:
         policy = body.get("policy")

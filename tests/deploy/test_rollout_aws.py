@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 import test_deploy_aws
-from test_deploy_aws import deploy_aws, recording_session, target, versions
+from test_deploy_aws import REGION, deploy_aws, recording_session, target, versions
 
 from bertless.deploy.aws_rollout import AwsRollout
 from bertless.deploy.plan import Apply, DeployError, PreflightError, Show
@@ -144,3 +144,45 @@ def test_promote_of_a_function_never_deployed_is_one_sentence(moto_endpoint, aws
 
 def test_check_canary_turns_percent_into_lambda_weight():
     assert check_canary(10) == 0.1 and check_canary(2.5) == 0.025
+
+
+def test_the_cli_canary_then_dry_run_promote_then_promote(
+    artifacts, moto_endpoint, awslambda, deploy_cli, capsys
+):
+    from bertless.cli.main import main
+
+    deploy_aws(artifacts("aws", b"v1"), target("cli", moto_endpoint))
+    argv = ["aws", "x", "--name", "cli", "--no-smoke", "--endpoint-url", moto_endpoint]
+    assert deploy_cli(artifacts("aws", b"v2"), [*argv, "--canary", "20"]) == 0
+    assert routing(awslambda, "cli") == ("1", {"2": 0.2})
+    assert "canary: 20% of requests go to the new version" in capsys.readouterr().out
+
+    where = ["aws", "--name", "cli", "--region", REGION, "--endpoint-url", moto_endpoint]
+    assert main(["promote", *where, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "dry run: nothing touched" in out and "canary version 2" in out
+    assert routing(awslambda, "cli") == ("1", {"2": 0.2})
+
+    assert main(["promote", *where]) == 0
+    assert routing(awslambda, "cli") == ("2", {})
+
+
+@pytest.mark.parametrize("how", ["promote", "rollback"])
+def test_azure_refuses_a_traffic_move_naming_the_alternative(how, capsys):
+    from bertless.cli.main import main
+
+    assert main([how, "azure", "--name", "app"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"bertless {how}: azure cannot split traffic")
+    assert "deployment slots" in err and "Traceback" not in err
+
+
+def test_a_canary_deploy_to_azure_is_refused_before_any_request(artifacts, deploy_cli, capsys):
+    argv = ["azure", "x", "--name", "app", "--subscription", "s", "--resource-group", "g"]
+    with pytest.raises(PreflightError, match="azure cannot split traffic"):
+        deploy_cli(artifacts("azure"), [*argv, "--canary", "10"])
+
+
+def test_the_cli_refuses_a_canary_of_100_percent(artifacts, deploy_cli, aws_env):
+    with pytest.raises(PreflightError, match="between 0 and 100"):
+        deploy_cli(artifacts("aws"), ["aws", "x", "--name", "all", "--canary", "100"])

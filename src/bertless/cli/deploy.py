@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from bertless.cli.env import add
 from bertless.cli.package import add_artifact_flags
 from bertless.deploy.plan import Deployer, Plan, PreflightError, Result, Target
+from bertless.deploy.rollout import check_canary
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -71,6 +72,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--endpoint-url",
         env="BERTLESS_ENDPOINT_URL",
         help="API base for a local stand-in (AWS: every client; GCP: both APIs; Azure: ARM)",
+    )
+    add(
+        p,
+        "--canary",
+        env="BERTLESS_CANARY",
+        type=float,
+        metavar="PERCENT",
+        help="send only this share of requests to the new version (AWS: alias weights); then "
+        "`bertless promote` or `bertless rollback`",
     )
     add(
         p,
@@ -146,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
         endpoint_url=args.endpoint_url,
         smoke=args.smoke,
         environment=_environment(args.env),
+        canary=None if args.canary is None else check_canary(args.canary),
     )
     executor = Show() if args.dry_run else Apply()
     with console.status(f"deploying {target.name} to {args.cloud}") as status:
@@ -159,6 +170,14 @@ def run(args: argparse.Namespace) -> int:
         )
     if result is not None:
         _print_result(console, result)
+        if target.canary is not None and result.changed:
+            console.print(
+                f"canary: {target.canary:.0%} of requests go to the new version; "
+                f"`bertless promote {args.cloud} --name {target.name}` sends all of them, "
+                f"`bertless rollback {args.cloud} --name {target.name}` none",
+                markup=False,
+                soft_wrap=True,
+            )
     return 0
 
 

@@ -10,7 +10,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bertless.cli import batch, bench, deploy, export, models, package, quickstart, serve
+from bertless.cli import (
+    batch,
+    bench,
+    deploy,
+    export,
+    models,
+    package,
+    quickstart,
+    rollout,
+    serve,
+)
 from bertless.cli.extras import missing_extra
 from bertless.core.config import ConfigError
 from bertless.core.errors import BertlessError
@@ -20,6 +30,7 @@ COMMANDS = [
     serve.add_parser,
     package.add_parser,
     deploy.add_parser,
+    rollout.add_parsers,
     bench.add_parsers,
     batch.add_parser,
     models.add_parsers,

@@ -31,6 +31,7 @@ from bertless.deploy.azure_app import ARM, ARM_SCOPE, PUBLIC_SETTING, WEB_API, A
 from bertless.deploy.plan import DeployError, Plan, PreflightError, Result, Say, Target
 from bertless.deploy.preflight import check_artifact, check_name, check_region, smoke
 from bertless.deploy.rest import RestClient
+from bertless.deploy.rollout import check_supported
 from bertless.platforms import names
 
 if TYPE_CHECKING:
@@ -107,6 +108,8 @@ class AzureDeployer:
 def _preflight(artifact: Artifact, target: Target, options: AzureOptions) -> str | None:
     """The checks that need no request; the region asked for, when one was."""
     check_name("azure", target.name)
+    if target.canary is not None:
+        check_supported("azure")
     check_artifact(artifact, "azure", None)
     if not options.subscription:
         raise PreflightError(

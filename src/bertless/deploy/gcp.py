@@ -21,7 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bertless.deploy import gcp_function
+from bertless.deploy import gcp_function, gcp_traffic
+from bertless.deploy.gcp_traffic import RUN_API
 from bertless.deploy.plan import DeployError, Plan, PreflightError, Result, Say, Target
 from bertless.deploy.preflight import check_artifact, check_name, check_region, smoke
 from bertless.deploy.rest import RestClient, poll
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from bertless.packaging.package import Artifact
 
 FUNCTIONS_API = "https://cloudfunctions.googleapis.com"
-RUN_API = "https://run.googleapis.com"
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 INVOKER = "roles/run.invoker"
 PUBLIC_MEMBER = "allUsers"
@@ -91,6 +91,9 @@ class GcpDeployer:
         changes = (
             None if self.current is None else gcp_function.differences(self.current, self.wanted)
         )
+        mover, traffic = self._traffic(target, say)
+        if target.canary is not None and changes:
+            gcp_traffic.plan_canary_pin(plan, mover, traffic)
         if changes == []:
             plan.unchanged(what, artifact.sha256[:12])
         else:
@@ -115,7 +118,34 @@ class GcpDeployer:
             plan.add("open", ACCESS, f"{INVOKER} for {PUBLIC_MEMBER}", run=self._open)
         else:
             plan.add("close", ACCESS, f"{PUBLIC_MEMBER} removed from {INVOKER}", run=self._close)
+        if target.canary is not None:
+            gcp_traffic.plan_canary_split(
+                plan,
+                mover,
+                traffic,
+                target.canary,
+                bool(changes),
+                lambda: gcp_function.revision(self.current or {}),
+            )
+        elif mover is not None:
+            gcp_traffic.plan_plain(plan, mover, traffic)
         return plan
+
+    def _traffic(
+        self, target: Target, say: Say
+    ) -> tuple[gcp_traffic.Mover | None, gcp_traffic.Traffic | None]:
+        """The Cloud Run service's traffic: a canary needs a revision serving, and a plain
+        deploy undoes a canary, a pin or a rollback (`deploy/gcp_traffic.py`)."""
+        service = gcp_function.service(self.current or {})
+        if service is None:
+            if target.canary is not None:
+                raise DeployError(
+                    f"{target.name} has no revision serving yet, so there is nothing to compare "
+                    "a canary with: deploy it once without --canary"
+                )
+            return None, None
+        traffic = gcp_traffic.Traffic.read(gcp_traffic.read_service(self.api, service))
+        return gcp_traffic.Mover(self.api, service, say), traffic
 
     def _policy(self, service: str) -> dict[str, Any]:
         """The Cloud Run service's IAM policy: `getIamPolicy` is a GET in Cloud Run Admin v2."""

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from bertless.deploy.plan import Executor, Plan, PreflightError, Say, Target
+from bertless.platforms.rollout import refusal
 
 MOVES = ("promote", "rollback")
 
@@ -28,6 +29,13 @@ def check_canary(percent: float) -> float:
             "0 would send the new version nothing and 100 is a plain deploy"
         )
     return round(percent / 100, 4)
+
+
+def check_supported(cloud: str) -> None:
+    """Refuse, before any request, a canary, promote or rollback where traffic cannot be split."""
+    sentence = refusal(cloud)
+    if sentence is not None:
+        raise PreflightError(sentence)
 
 
 class Rollout(Protocol):
