@@ -159,7 +159,13 @@ CASES: list[Case] = [
         200,
         lambda body: len(body) == 2 and all(_ranked(row) for row in body),
     ),
-    Case("root predicts", "classify", post("/", {"inputs": "fine"}), 200, _ranked),
+    Case(
+        "root predicts, a list per input",
+        "classify",
+        post("/", {"inputs": "fine"}),
+        200,
+        lambda body: len(body) == 1 and _ranked(body[0]),
+    ),
     Case(
         "classifier info",
         "classify",

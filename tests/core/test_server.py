@@ -162,10 +162,15 @@ def test_predict_raw_scores_are_logits(classify_server):
     np.testing.assert_allclose(softmax, [r["score"] for r in probabilities], atol=1e-5)
 
 
-def test_classifier_root_is_predict(classify_server):
+def test_classifier_root_answers_one_list_per_input_as_the_inference_api(classify_server):
+    """TEI's /predict answers a single text with a flat list; the Inference API, which posts
+    to the root, answers a list per input even for one (huggingface_hub takes the first)."""
+    assert post(classify_server, "/", {"inputs": "x"}).json() == [
+        post(classify_server, "/predict", {"inputs": "x"}).json()
+    ]
+    batch = {"inputs": ["x", "y", "z"]}
     assert (
-        post(classify_server, "/", {"inputs": "x"}).json()
-        == post(classify_server, "/predict", {"inputs": "x"}).json()
+        post(classify_server, "/", batch).json() == post(classify_server, "/predict", batch).json()
     )
 
 

@@ -49,6 +49,11 @@ class Manifest(BaseModel):
     pooling: Literal["mean", "cls"] | None = None
     normalize: bool = False
     dimension: int | None = None
+    matryoshka_dimensions: list[int] = Field(
+        default_factory=list,
+        description="Smaller dimensions the model was trained to be cut to (Matryoshka "
+        "representation learning); a request's `dimensions` is honoured only for these.",
+    )
     max_length: int = Field(gt=0)
     pad_token_id: int = 0
     max_batch_size: int = Field(default=32, gt=0)

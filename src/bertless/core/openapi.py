@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import TypeAdapter
 
-from bertless.core.schemas import ErrorBody
+from bertless.core.schemas import LIMIT, ErrorBody
 
 REF = "#/components/schemas/{model}"
 ERROR_STATUSES = {
@@ -14,14 +15,31 @@ ERROR_STATUSES = {
     "401": "Missing or wrong API key",
     "413": "Too many inputs, body too large, or an input too long with truncate false",
     "415": "Content type is not JSON",
-    "422": "JSON that breaks the schema",
+    "422": "JSON that breaks the schema, or a value this bundle cannot serve (dimensions)",
     "424": "The route does not fit the bundle's task",
     "500": "Unexpected error",
 }
 
 
-def _schema(kind: Any, components: dict[str, Any]) -> dict[str, Any]:
-    schema = TypeAdapter(kind).json_schema(ref_template=REF, mode="serialization")
+# What each limit marker of the schemas becomes: inputs per request, characters per text, and
+# the vector sizes the bundle gives.
+LIMIT_KEYS = {"inputs": "maxItems", "text": "maxLength", "dimensions": "enum"}
+
+
+def _limited(schema: Any, limits: Mapping[str, Any]) -> Any:
+    """SCHEMA with every limit marker replaced by its configured figure."""
+    if isinstance(schema, list):
+        return [_limited(item, limits) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: _limited(value, limits) for key, value in schema.items() if key != LIMIT}
+    if limits.get(schema.get(LIMIT)) is not None:  # None: unknown (no bundle), no limit said
+        out[LIMIT_KEYS[schema[LIMIT]]] = limits[schema[LIMIT]]
+    return out
+
+
+def _schema(kind: Any, components: dict[str, Any], limits: Mapping[str, Any]) -> dict[str, Any]:
+    schema = _limited(TypeAdapter(kind).json_schema(ref_template=REF, mode="serialization"), limits)
     components.update(schema.pop("$defs", {}))
     name = getattr(kind, "__name__", None)
     if name and schema.get("type") == "object" and "title" in schema:
@@ -31,11 +49,15 @@ def _schema(kind: Any, components: dict[str, Any]) -> dict[str, Any]:
 
 
 def openapi_document(
-    routes: list[tuple[str, str, str, Any, Any]], title: str, version: str
+    routes: list[tuple[str, str, str, Any, Any]],
+    title: str,
+    version: str,
+    limits: Mapping[str, Any],
 ) -> dict:
-    """Routes are (method, path, summary, request type or None, response type)."""
+    """Routes are (method, path, summary, request type or None, response type); `limits` gives
+    the running configuration's value for each marker in LIMIT_KEYS."""
     components: dict[str, Any] = {}
-    error = {"content": {"application/json": {"schema": _schema(ErrorBody, components)}}}
+    error = {"content": {"application/json": {"schema": _schema(ErrorBody, components, limits)}}}
     paths: dict[str, dict] = {}
     for method, path, summary, request, response in routes:
         operation: dict[str, Any] = {
@@ -43,7 +65,9 @@ def openapi_document(
             "responses": {
                 "200": {
                     "description": "OK",
-                    "content": {"application/json": {"schema": _schema(response, components)}},
+                    "content": {
+                        "application/json": {"schema": _schema(response, components, limits)}
+                    },
                 },
                 **{
                     status: {"description": text, **error}
@@ -54,7 +78,7 @@ def openapi_document(
         if request is not None:
             operation["requestBody"] = {
                 "required": True,
-                "content": {"application/json": {"schema": _schema(request, components)}},
+                "content": {"application/json": {"schema": _schema(request, components, limits)}},
             }
         paths.setdefault(path, {})[method.lower()] = operation
     return {

@@ -98,7 +98,8 @@ _ROOT = {
         schemas.EmbedRequest | schemas.SimilarityRequest,
         schemas.Vectors | list[float],
     ),
-    "text-classification": (schemas.PredictRequest, schemas.Predictions),
+    # The Inference API answers one list of labels per input, even for one text.
+    "text-classification": (schemas.PredictRequest, schemas.InferencePredictions),
 }
 
 

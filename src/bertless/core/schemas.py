@@ -6,12 +6,43 @@ clients written for those servers work against bertless unchanged.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
-Text = Annotated[str, Field(min_length=1)]
-Texts = Annotated[list[Text], Field(min_length=1)]
+# Limits that come from the running configuration, not from the code: the schema carries a
+# marker that /openapi.json replaces with the configured figure (core.openapi.LIMITS), while the
+# service enforces the same figure (413), so the document and the validation cannot disagree.
+LIMIT = "x-bertless-limit"
+Text = Annotated[str, Field(min_length=1, json_schema_extra={LIMIT: "text"})]
+Texts = Annotated[list[Text], Field(min_length=1, json_schema_extra={LIMIT: "inputs"})]
+# Booleans are JSON's true and false only: `"truncate": 0` is an error, not a quiet false.
+Switch = StrictBool
+
+
+def _whole(value: Any) -> Any:
+    """JSON Schema's integer is any number without a fraction (5.0 too); text stays an error."""
+    return int(value) if type(value) is float and value.is_integer() else value
+
+
+Whole = Annotated[StrictInt, BeforeValidator(_whole)]
+Dimensions = Annotated[
+    Whole,
+    Field(
+        description="Cut each vector to its first N values and renormalize (Matryoshka): the "
+        "sizes the bundle was trained for, or its full dimension.",
+        json_schema_extra={LIMIT: "dimensions"},
+    ),
+]
 
 
 class _Body(BaseModel):
@@ -21,22 +52,40 @@ class _Body(BaseModel):
 
 class EmbedRequest(_Body):
     inputs: Text | Texts
-    normalize: bool = True
-    truncate: bool | None = Field(
+    normalize: Switch = True
+    truncate: Switch | None = Field(
         None, description="Cut at the max length; default: auto_truncate."
     )
+    dimensions: Dimensions | None = None
 
 
 Pair = Annotated[list[Text], Field(min_length=1, max_length=2)]
 
 
+class ClassificationParameters(_Body):
+    """The Inference API's text-classification parameters (huggingface_hub's InferenceClient
+    sends them), so that a client asking for the best label alone gets it."""
+
+    top_k: Whole | None = Field(None, ge=1, description="Only the k best labels.")
+    function_to_apply: Literal["sigmoid", "softmax", "none"] | None = Field(
+        None,
+        description="Instead of the bundle's own (softmax, or sigmoid for multi-label); "
+        "when given, it decides the scores whatever raw_scores says.",
+    )
+
+
 class PredictRequest(_Body):
-    inputs: Text | Texts | Annotated[list[Pair], Field(min_length=1)] = Field(
+    inputs: (
+        Text
+        | Texts
+        | Annotated[list[Pair], Field(min_length=1, json_schema_extra={LIMIT: "inputs"})]
+    ) = Field(
         description='A text; a pair ["text", "pair"]; a batch [["t1"], ["t2", "pair"]]. A list '
         "of texts of any other length than two is a batch of single texts (as in TEI)."
     )
-    raw_scores: bool = False
-    truncate: bool | None = None
+    raw_scores: Switch = False
+    truncate: Switch | None = None
+    parameters: ClassificationParameters | None = None
 
 
 class SimilarityInputs(_Body):
@@ -46,21 +95,37 @@ class SimilarityInputs(_Body):
 
 class SimilarityRequest(_Body):
     inputs: SimilarityInputs
-    truncate: bool | None = None
+    truncate: Switch | None = None
 
 
 class RerankRequest(_Body):
     query: Text
     texts: Texts
-    return_text: bool = False
-    raw_scores: bool = False
-    truncate: bool | None = None
+    return_text: Switch = False
+    raw_scores: Switch = False
+    truncate: Switch | None = None
 
 
 class OpenAIEmbeddingRequest(_Body):
     input: Text | Texts
     model: str | None = None
     encoding_format: Literal["float", "base64"] = "float"
+    dimensions: Dimensions | None = None
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def _texts_not_token_ids(cls, value: Any) -> Any:
+        """OpenAI also takes token ids, in its own models' vocabulary; they mean nothing to
+        this model. LangChain's OpenAIEmbeddings sends them by default, so say how to stop it."""
+        if isinstance(value, list) and any(
+            type(v) is int or (isinstance(v, list) and v and type(v[0]) is int) for v in value
+        ):
+            raise PydanticCustomError(
+                "token_ids",
+                "token ids are not accepted, send the texts (LangChain's OpenAIEmbeddings: set "
+                "check_embedding_ctx_length=False)",
+            )
+        return value
 
 
 class Label(BaseModel):
@@ -118,3 +183,5 @@ class ErrorBody(BaseModel):
 
 Vectors = list[list[float]]
 Predictions = list[Label] | list[list[Label]]
+# The Inference API's text-classification answer: a list of labels per input, even for one text.
+InferencePredictions = list[list[Label]]

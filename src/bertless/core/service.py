@@ -13,6 +13,7 @@ import hmac
 import json
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,9 @@ import numpy as np
 
 from bertless.core import schemas
 from bertless.core.batcher import Batcher
+from bertless.core.bundle import Manifest
 from bertless.core.config import Config
-from bertless.core.errors import BertlessError, BundleError, TooManyInputsError
+from bertless.core.errors import BertlessError, BundleError, InputError, TooManyInputsError
 from bertless.core.http import (
     JSON,
     HttpError,
@@ -80,6 +82,11 @@ class Service:
                 ],
                 "bertless",
                 VERSION,
+                {
+                    "inputs": config.max_batch_size,
+                    "text": config.max_body_bytes,
+                    "dimensions": _sizes(predictor.manifest) if predictor else None,
+                },
             )
         )
 
@@ -170,10 +177,9 @@ class Service:
         if media != JSON and not media.endswith("+json"):
             raise HttpError(415, f"send the body as {JSON}, not {media or 'no content type'}.")
         if len(request.body) > self.config.max_body_bytes:
+            # Not its size: a server may stop reading a body once it is over the limit.
             raise HttpError(
-                413,
-                f"the body has {len(request.body)} bytes, more than the limit of "
-                f"{self.config.max_body_bytes}.",
+                413, f"the body is larger than the limit of {self.config.max_body_bytes} bytes."
             )
         try:
             text = request.body.decode("utf-8")
@@ -219,21 +225,41 @@ class Service:
             )
 
     def _vectors(self, items: list[Item], truncate: bool | None, normalize: bool = True):
-        self._check_count(len(items))
+        """The vectors of ITEMS; the caller has checked the count of what the client sent (the
+        similarity's and rerank's query comes on top, as in TEI)."""
         return self.predictor.embed(
             items, self.config.max_batch_size, self._truncate(truncate), normalize
         )
 
+    def _dimensions(self, vectors: np.ndarray, wanted: int | None, normalize: bool) -> np.ndarray:
+        """VECTORS cut to their first WANTED values and renormalized, as OpenAI's Matryoshka
+        models do, when the bundle says the model was trained for it; refused otherwise,
+        because the first values of an ordinary embedding are not a smaller embedding."""
+        full = vectors.shape[1]
+        if wanted is None or wanted == full:
+            return vectors
+        trained = self.predictor.manifest.matryoshka_dimensions
+        if wanted not in trained:
+            sizes = ", ".join(map(str, trained)) or "none: its bundle lists no Matryoshka sizes"
+            raise InputError(
+                f"dimensions: this model gives {full} values and was not trained to be cut to "
+                f"{wanted} (sizes it was: {sizes}); leave dimensions out."
+            )
+        cut = vectors[:, :wanted]
+        return cut / np.linalg.norm(cut, axis=1, keepdims=True) if normalize else cut
+
     def embed(self, body: schemas.EmbedRequest) -> list:
         items = as_items(body.inputs, pairs=False)
+        self._check_count(len(items))
         vectors = self._vectors(items, body.truncate, body.normalize).values
-        return vectors.tolist()
+        return self._dimensions(vectors, body.dimensions, body.normalize).tolist()
 
     def openai_embeddings(self, body: schemas.OpenAIEmbeddingRequest) -> dict:
         items = as_items(body.input, pairs=False)
+        self._check_count(len(items))
         forward = self._vectors(items, None)
         data = []
-        for index, vector in enumerate(forward.values):
+        for index, vector in enumerate(self._dimensions(forward.values, body.dimensions, True)):
             if body.encoding_format == "base64":
                 encoded: Any = base64.b64encode(vector.astype("<f4").tobytes()).decode()
             else:
@@ -248,21 +274,36 @@ class Service:
         }
 
     def similarity(self, body: schemas.SimilarityRequest) -> list:
+        self._check_count(len(body.inputs.sentences))
         sentences = [body.inputs.source_sentence, *body.inputs.sentences]
         vectors = self._vectors(as_items(sentences, pairs=False), body.truncate).values
         return (vectors[1:] @ vectors[0]).tolist()
 
     def predict(self, body: schemas.PredictRequest) -> list:
+        single, ranked = self._ranked(body)
+        return ranked[0] if single else ranked
+
+    def predict_per_input(self, body: schemas.PredictRequest) -> list:
+        """The Inference API's shape, which the root answers for classifiers: one list of
+        labels per input, a single text too (huggingface_hub's client takes the first)."""
+        return self._ranked(body)[1]
+
+    def _ranked(self, body: schemas.PredictRequest) -> tuple[bool, list]:
         single, items = _predict_items(body.inputs)
         self._check_count(len(items))
+        parameters = body.parameters or schemas.ClassificationParameters()
+        function = parameters.function_to_apply
         scores = self.predictor.classify(
             as_items(items, pairs=True),
             self.config.max_batch_size,
             self._truncate(body.truncate),
-            body.raw_scores,
+            body.raw_scores or function is not None,
         ).values
-        ranked = [rank_labels(row, self.predictor.manifest.labels) for row in scores]
-        return ranked[0] if single else ranked
+        if function is not None:
+            scores = _apply(function, scores)
+        labels = self.predictor.manifest.labels
+        ranked = [rank_labels(row, labels)[: parameters.top_k] for row in scores]
+        return single, ranked
 
     def rerank(self, body: schemas.RerankRequest) -> list:
         self._check_count(len(body.texts))
@@ -294,7 +335,11 @@ class Service:
         """The Inference API posts every task to the root: answer as the bundle's task route
         (for embeddings, inputs that are an object are a sentence-similarity request)."""
         if self.task == "text-classification":
-            return ROUTE_BY_PATH["/predict"]
+            return replace(
+                ROUTE_BY_PATH["/predict"],
+                handler="predict_per_input",
+                response=schemas.InferencePredictions,
+            )
         if isinstance(data.get("inputs"), dict):
             return ROUTE_BY_PATH["/similarity"]
         return ROUTE_BY_PATH["/embed"]
@@ -321,6 +366,22 @@ class Service:
 
     def openapi(self, body: None) -> Response:
         return Response(200, {"Content-Type": JSON}, self._openapi)
+
+
+def _sizes(manifest: Manifest) -> list[int]:
+    """The `dimensions` a request may ask for: the Matryoshka sizes and the full dimension."""
+    full = [manifest.dimension] if manifest.dimension else []
+    return sorted({*manifest.matryoshka_dimensions, *full})
+
+
+def _apply(function: str, logits: np.ndarray) -> np.ndarray:
+    """The Inference API's function_to_apply over raw logits."""
+    if function == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-logits))
+    if function == "softmax":
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return shifted / shifted.sum(axis=1, keepdims=True)
+    return logits
 
 
 def _predict_items(inputs: str | list) -> tuple[bool, list[Item]]:
