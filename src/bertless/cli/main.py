@@ -13,6 +13,7 @@ import sys
 from bertless.cli import (
     batch,
     bench,
+    compare,
     deploy,
     export,
     models,
@@ -33,6 +34,7 @@ COMMANDS = [
     rollout.add_parsers,
     bench.add_parsers,
     batch.add_parser,
+    compare.add_parser,
     models.add_parsers,
     quickstart.add_parser,
 ]
