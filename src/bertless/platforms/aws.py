@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bertless.platforms.records import (
     READ_ON,
+    READ_ON_WARM,
     GiB,
     MiB,
     PackageLimits,
@@ -132,9 +133,14 @@ AWS = Platform(
             python="3.14",
             os=_AL2023,
             glibc="2.34",
+            deprecated_on="2029-06-30",
             source="https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html",
-            read_on=READ_ON,
-            note="listed as a runtime identifier; deprecation dates unconfirmed",
+            read_on=READ_ON_WARM,
+            note=(
+                "deprecation date as issue 17 gives it; unconfirmed: the stored copy of the page "
+                "lists python3.14 without dates, and upstream Python 3.14 is supported to 2030-10, "
+                "so check it; block dates not known"
+            ),
         ),
     ),
     architectures=fig(("x86_64", "arm64"), "architectures", AWS_PRICING),
@@ -158,6 +164,7 @@ AWS = Platform(
                 "since 2025-08-01 the INIT phase of on-demand zip functions on managed runtimes "
                 "is billed like the handler's duration (already so for images and provisioned "
                 "concurrency); the post puts cold starts under 1% of invocations",
+                read_on=READ_ON_WARM,
             ),
             capacity_name="provisioned concurrency",
             capacity_per_gb_second=fig(
@@ -165,12 +172,14 @@ AWS = Platform(
                 "USD/GB-second",
                 AWS_PROVISIONED_COPY,
                 "configured concurrency x memory, rounded up to 5 minutes; " + _AWS_WARM_NOTE,
+                read_on=READ_ON_WARM,
             ),
             served_per_gb_second=fig(
                 0.0000097222,
                 "USD/GB-second",
                 AWS_PROVISIONED_COPY,
                 "duration of requests served by provisioned concurrency; " + _AWS_WARM_NOTE,
+                read_on=READ_ON_WARM,
             ),
             capacity_free_tier=False,
             snapshot_cache_per_gb_second=fig(
@@ -179,6 +188,7 @@ AWS = Platform(
                 AWS_SNAPSTART_COPY,
                 "per published version with SnapStart, memory x time cached (3 hours at least); "
                 "Python 3.12+ since 2024-11-18; unconfirmed: third-party copy only",
+                read_on=READ_ON_WARM,
             ),
             snapshot_restore_per_gb=fig(
                 0.0001397998,
@@ -186,12 +196,14 @@ AWS = Platform(
                 AWS_SNAPSTART_COPY,
                 "per restore of an execution environment, by memory; unconfirmed: third-party "
                 "copy only",
+                read_on=READ_ON_WARM,
             ),
             max_concurrency=fig(
                 1,
                 "requests/instance",
                 "https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html",
                 "an execution environment serves one request at a time",
+                read_on=READ_ON_WARM,
             ),
         ),
     ),

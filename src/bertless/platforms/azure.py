@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bertless.platforms.records import (
     READ_ON,
+    READ_ON_WARM,
     MiB,
     PackageLimits,
     Platform,
@@ -27,6 +28,7 @@ AZ_TIMEOUT = (
     "https://github.com/MicrosoftDocs/azure-docs/blob/master/includes/functions-timeout-duration.md"
 )
 AZ_PACKAGE = "https://github.com/Azure/Azure-Functions/issues/2365"
+AZ_VERSIONS = "https://learn.microsoft.com/en-us/azure/azure-functions/functions-versions"
 AZ_FLEX_BILLING = (
     "https://github.com/MicrosoftDocs/azure-docs/blob/main/includes/"
     "functions-flex-consumption-billing-table.md"
@@ -38,13 +40,23 @@ _AZ_UNREMEMBERED = (
 _AZ_THIRD_PARTY = (
     "unconfirmed: third-party copy (modal.com); the stored official page shows no prices"
 )
+_AZ_FLEX_RUNTIMES = (
+    "Flex runs Python 3.10 to 3.14 as issue 17 gives it; unconfirmed: the stored copies of the "
+    "page (2024-05-24) list 3.10 and 3.11 only"
+)
+_AZ_CONSUMPTION_RUNTIMES = (
+    "Linux Consumption runs Python 3.10 to 3.12 and gets no newer ones, as issue 17 gives it; "
+    "unconfirmed against the page"
+)
 _AZ_NO_PACKAGE_CAP = (
     "no documented cap for zip deploy / run from package (open docs question "
     "MicrosoftDocs/azure-docs#30243); not re-checked"
 )
 
 
-def _azure_runtime(python: str, note: str, source: str = AZ_FLEX_MD) -> Runtime:
+def _azure_runtime(
+    python: str, note: str, source: str = AZ_FLEX_MD, read_on: str = READ_ON
+) -> Runtime:
     # Azure's Python 3.11 images are Debian Bullseye (glibc 2.31), Azure/azure-functions-python-
     # worker#1651; later ones reportedly Bookworm (2.36, unconfirmed): 2.31 is the safe floor.
     return Runtime(
@@ -52,7 +64,7 @@ def _azure_runtime(python: str, note: str, source: str = AZ_FLEX_MD) -> Runtime:
         python=python,
         glibc="2.31",
         source=source,
-        read_on=READ_ON,
+        read_on=read_on,
         note=note,
     )
 
@@ -75,9 +87,10 @@ AZURE = Platform(
         source=AZ_FLEX,
         read_on=READ_ON,
         note=(
-            "instance memory sizes, plus a 272 MB platform buffer; unconfirmed: the stored copy "
-            "(preview, 2024-05-24) lists only 2,048 and 4,096 MB and no core counts, so the 512 MB "
-            "size and the cores are carried over from platform-limits.md"
+            "instance memory sizes 512, 2,048 and 4,096 MB (as issue 17 gives them, read "
+            "2026-11-29), plus a 272 MB platform buffer; unconfirmed: the stored copy (preview, "
+            "2024-05-24) lists only 2,048 and 4,096 MB and no core counts, so the cores are "
+            "carried over from platform-limits.md"
         ),
     ),
     timeout_s=fig(
@@ -90,13 +103,16 @@ AZURE = Platform(
     request_bytes=fig(100 * MiB, "bytes", AZ_LIMITS, "not re-checked"),
     response_bytes=None,
     runtimes=(
+        _azure_runtime("3.10", "listed by the stored copy (preview, 2024-05-24)"),
         _azure_runtime("3.11", "listed by the stored copy (preview, 2024-05-24)"),
-        _azure_runtime("3.12", "unconfirmed: the stored copy lists 3.10 and 3.11 only"),
+        _azure_runtime("3.12", _AZ_FLEX_RUNTIMES, AZ_FLEX, READ_ON_WARM),
         _azure_runtime(
             "3.13",
-            "unconfirmed; the azure-functions library 2.x needs 3.13+",
-            "https://learn.microsoft.com/azure/azure-functions/functions-reference-python",
+            _AZ_FLEX_RUNTIMES + "; the azure-functions library 2.x needs 3.13+",
+            AZ_FLEX,
+            READ_ON_WARM,
         ),
+        _azure_runtime("3.14", _AZ_FLEX_RUNTIMES, AZ_FLEX, READ_ON_WARM),
     ),
     architectures=fig(("x86_64",), "architectures", AZ_FLEX, "Linux; unconfirmed"),
     pricing=Pricing(
@@ -124,6 +140,7 @@ AZURE = Platform(
                 AZ_FLEX_BILLING,
                 "unconfirmed: on demand bills memory while an instance actively executes "
                 "functions; instance start-up is not named",
+                read_on=READ_ON_WARM,
             ),
             capacity_name="always-ready instances",
             capacity_per_gb_second=fig(
@@ -132,12 +149,14 @@ AZURE = Platform(
                 AZ_PRICING,
                 "the baseline: instance memory of every always-ready instance, all the time; "
                 + _AZ_UNREMEMBERED,
+                read_on=READ_ON_WARM,
             ),
             served_per_gb_second=fig(
                 0.000016,
                 "USD/GB-second",
                 AZ_PRICING,
                 "execution time on an always-ready instance; " + _AZ_UNREMEMBERED,
+                read_on=READ_ON_WARM,
             ),
             capacity_free_tier=False,
             max_concurrency=fig(
@@ -145,6 +164,7 @@ AZURE = Platform(
                 "requests/instance",
                 AZ_FLEX,
                 "per-instance HTTP concurrency; unconfirmed: as last known",
+                read_on=READ_ON_WARM,
             ),
         ),
     ),
@@ -163,12 +183,9 @@ AZURE_CONSUMPTION = Platform(
     ),
     request_bytes=fig(100 * MiB, "bytes", AZ_LIMITS, "not re-checked"),
     response_bytes=None,
-    runtimes=(
-        _azure_runtime(
-            "3.11",
-            "unconfirmed; Linux Consumption gets no new language versions",
-            "https://learn.microsoft.com/en-us/azure/azure-functions/functions-versions",
-        ),
+    runtimes=tuple(
+        _azure_runtime(python, _AZ_CONSUMPTION_RUNTIMES, AZ_VERSIONS, READ_ON_WARM)
+        for python in ("3.10", "3.11", "3.12")
     ),
     architectures=fig(("x86_64",), "architectures", AZ_PRICING, "Linux; unconfirmed"),
     pricing=Pricing(
@@ -187,7 +204,8 @@ AZURE_CONSUMPTION = Platform(
     retires_on=fig(
         "2028-09-30",
         "date",
-        "https://learn.microsoft.com/en-us/azure/azure-functions/functions-versions",
-        "Linux Consumption retires; not re-checked",
+        AZ_VERSIONS,
+        "Linux Consumption retires, as issue 17 gives it too; unconfirmed against the page",
+        read_on=READ_ON_WARM,
     ),
 )

@@ -6,6 +6,7 @@ import dataclasses
 
 from bertless.platforms.records import (
     READ_ON,
+    READ_ON_WARM,
     MiB,
     PackageLimits,
     Platform,
@@ -99,7 +100,12 @@ GCP = Platform(
         _gcp_runtime("3.14", "2030-10-10", "2031-04-10"),
     ),
     architectures=fig(
-        ("x86_64",), "architectures", GCP_RUNTIMES, "unconfirmed: no arm64 option documented"
+        ("x86_64",),
+        "architectures",
+        GCP_RUNTIMES,
+        "Cloud Run functions build and run x86_64 only, as issue 17 gives it; no arm64 option "
+        "is documented",
+        read_on=READ_ON_WARM,
     ),
     pricing=Pricing(
         per_vcpu_second=fig(0.000024, "USD/vCPU-second", RUN_PRICING, _RUN_PRICE_NOTE),
@@ -116,15 +122,21 @@ GCP = Platform(
                 "billed",
                 RUN_BILLING,
                 "request-based billing charges instances during container startup and shutdown",
+                read_on=READ_ON_WARM,
             ),
             capacity_name="minimum instances",
-            capacity_per_gb_second=fig(0.0000025, "USD/GiB-second", RUN_PRICING, _RUN_IDLE_NOTE),
-            capacity_per_vcpu_second=fig(0.0000025, "USD/vCPU-second", RUN_PRICING, _RUN_IDLE_NOTE),
+            capacity_per_gb_second=fig(
+                0.0000025, "USD/GiB-second", RUN_PRICING, _RUN_IDLE_NOTE, read_on=READ_ON_WARM
+            ),
+            capacity_per_vcpu_second=fig(
+                0.0000025, "USD/vCPU-second", RUN_PRICING, _RUN_IDLE_NOTE, read_on=READ_ON_WARM
+            ),
             max_concurrency=fig(
                 1000,
                 "requests/instance",
                 RUN_CONCURRENCY,
                 "above 1 needs at least 1 vCPU; the Cloud Functions API sets 1 unless told",
+                read_on=READ_ON_WARM,
             ),
         ),
     ),

@@ -17,6 +17,7 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 
 READ_ON = "2026-11-23"
+READ_ON_WARM = "2026-11-29"  # the warm-start prices and runtime dates of issue 17
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 
@@ -156,6 +157,6 @@ class VmPrice(Sourced):
     usd_per_hour: float
 
 
-def fig(value: T, unit: str, source: str, note: str = "") -> Figure[T]:
-    """A figure read on READ_ON: the day every record here was last checked."""
-    return Figure(value=value, unit=unit, source=source, read_on=READ_ON, note=note)
+def fig(value: T, unit: str, source: str, note: str = "", read_on: str = READ_ON) -> Figure[T]:
+    """A figure read on `read_on`: by default READ_ON, the day most records here were checked."""
+    return Figure(value=value, unit=unit, source=source, read_on=read_on, note=note)
