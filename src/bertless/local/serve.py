@@ -1,7 +1,9 @@
-"""`bertless serve`: the GCP adapter under the real functions-framework server (gunicorn).
+"""`bertless serve`: the service on uvicorn's event loop under gunicorn, as functions-framework
+3.10 serves ASGI functions (see `local.asgi` for why not its default threaded worker).
 
-Each worker imports the adapter, and so loads the model, after gunicorn forks it: an onnxruntime
-session created before a fork would carry thread pools that do not survive into the child.
+Each worker builds the application, and so loads the model, after gunicorn forks it: an
+onnxruntime session created before a fork would carry thread pools that do not survive into the
+child.
 """
 
 from __future__ import annotations
@@ -9,21 +11,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from bertless.adapters import __path__ as adapters_path
 
+def serve(bundle: Path, host: str, port: int, workers: int) -> None:
+    from functions_framework._http.gunicorn import UvicornApplication
 
-def serve(bundle: Path, host: str, port: int, workers: int, threads: int | None = None) -> None:
-    from functions_framework import create_app
-    from functions_framework._http.gunicorn import GunicornApplication
+    from bertless.local import asgi
 
     os.environ["BERTLESS_BUNDLE"] = str(Path(bundle).resolve())
-    source = str(Path(adapters_path[0]) / "gcp.py")
 
-    class PerWorker(GunicornApplication):
+    class PerWorker(UvicornApplication):
         def load(self):
-            return create_app(target="handle", source=source, signature_type="http")
+            return asgi.app()
 
-    options = {"workers": workers, "preload_app": False}
-    if threads:
-        options["threads"] = threads
+    options = {"workers": workers, "preload_app": False, "worker_class": f"{asgi.__name__}.Worker"}
     PerWorker(None, host, port, False, **options).run()

@@ -1,0 +1,199 @@
+"""Serving under concurrency: `bertless serve` with and without batching across requests.
+
+Two servers on the same bundle run side by side in one run, one with BERTLESS_BATCHING=1 (the
+default: waiting requests share a model run) and one with BERTLESS_BATCHING=0 (each request runs
+alone, one at a time). At 1, 8 and 32 concurrent clients, each client sends batch-1 /embed
+requests (mixed texts, 3 to 200 words, or `--words N` each) on its own kept-alive connection, to
+one server, then the other. Reported per server and level: throughput, q50/q95/q99 latency,
+peak RSS during the burst (server process and its workers, sampled every 10 ms) and RSS at
+least 30 s after the burst, with ratios to the batching-off server and to the one-client peak.
+
+First, in process, a lone request through the batcher against the session called directly
+(what a Lambda instance does), interleaved, so the cost of the batcher itself is seen apart
+from HTTP.
+
+Infinity, the peer the issue names, is not in this run: `infinity-emb` 0.0.78 pins numpy<2,
+transformers<=5.0 and sentence-transformers<4, so installing it would downgrade this project's
+environment (`pip install --dry-run "infinity-emb[server,torch]"` shows it).
+
+    .venv/bin/python benchmarks/concurrency.py [--bundle DIR] [--requests 800] [--rest 30]
+        [--words N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, suppress
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import mixed_texts, quantiles
+
+from bertless import Predictor
+from bertless.core.batcher import Batcher
+from bertless.local.server import ServerURL, local_server
+
+LEVELS = (1, 8, 32)
+HEADERS = {"Content-Type": "application/json"}
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its children (gunicorn's arbiter and workers)."""
+    process = psutil.Process(pid)
+    total = process.memory_info().rss
+    for child in process.children(recursive=True):
+        with suppress(psutil.NoSuchProcess):
+            total += child.memory_info().rss
+    return total / 2**20
+
+
+class PeakSampler:
+    """The highest RSS of a server while a block runs, sampled every 10 ms in a thread."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak = rss_mb(pid)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.01):
+            self.peak = max(self.peak, rss_mb(self.pid))
+
+    def __enter__(self) -> PeakSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_mb(self.pid))
+
+
+def client(url: str, texts: list[str]) -> list[float]:
+    """Send each text as one batch-1 /embed request on one kept-alive connection."""
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=300)
+    times = []
+    for text in texts:
+        body = json.dumps({"inputs": text, "truncate": True})
+        started = time.perf_counter()
+        connection.request("POST", "/embed", body, HEADERS)
+        answer = connection.getresponse()
+        answer.read()
+        times.append(time.perf_counter() - started)
+        if answer.status != 200:
+            raise SystemExit(f"/embed answered {answer.status} under load")
+    connection.close()
+    return times
+
+
+def burst(url: ServerURL, clients: int, texts: list[str]) -> dict[str, float]:
+    """All clients at once, each with its share of TEXTS; throughput, latency and peak RSS."""
+    shares = [texts[i::clients] for i in range(clients)]
+    with PeakSampler(url.pid) as sampler, ThreadPoolExecutor(clients) as pool:
+        started = time.perf_counter()
+        times = [t for share in pool.map(lambda s: client(url, s), shares) for t in share]
+        wall = time.perf_counter() - started
+    return {"throughput": len(times) / wall, **quantiles(times), "peak": sampler.peak}
+
+
+def batcher_overhead(bundle: str, texts: list[str]) -> dict[str, dict[str, float]]:
+    """A lone request's model run, direct and through a Batcher, interleaved in process."""
+    predictor = Predictor.load(bundle)
+    direct = predictor.runner
+    through = Batcher(direct, 32, 512, merge=True).run
+    times: dict[str, list[float]] = {"direct": [], "batcher": []}
+    rng = random.Random(0)
+    for text in texts[:20]:
+        predictor.encode([text], truncate=True)
+    for text in texts:
+        for name in rng.sample(list(times), 2):
+            predictor.runner = direct if name == "direct" else through
+            started = time.perf_counter()
+            predictor.encode([text], truncate=True)
+            times[name].append(time.perf_counter() - started)
+    return {name: quantiles(values) for name, values in times.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--bundle", help="default: export the built-in model to a temp dir")
+    parser.add_argument("--requests", type=int, default=800, help="per level and server")
+    parser.add_argument("--rest", type=float, default=30, help="seconds idle before RSS after")
+    parser.add_argument("--words", type=int, help="texts of exactly this many words, not mixed")
+    args = parser.parse_args()
+    bundle = args.bundle
+    if not bundle:
+        from bertless.models.export import export
+
+        bundle = str(Path(tempfile.mkdtemp()) / "minilm")
+        export(None, bundle)
+    texts = mixed_texts(args.requests)
+    if args.words:
+        texts = [" ".join((t.split() * args.words)[: args.words]) for t in texts]
+    load_before = os.getloadavg()[0]
+
+    overhead = batcher_overhead(bundle, mixed_texts(500, seed=1))
+    print("\nIn process, one request at a time: Predictor.encode of one text (500, interleaved)\n")
+    print("| model run | q50 ms | q95 ms | q99 ms | q50 / direct |")
+    print("|---|---|---|---|---|")
+    for name, q in overhead.items():
+        ratio = q["q50"] / overhead["direct"]["q50"]
+        print(f"| {name} | {q['q50']:.2f} | {q['q95']:.2f} | {q['q99']:.2f} | {ratio:.3f} |")
+
+    servers = {"batching": "1", "no batching": "0"}
+    results: dict[tuple[str, int], dict[str, float]] = {}
+    with ExitStack() as stack:
+        urls = {
+            name: stack.enter_context(local_server(Path(bundle), env={"BERTLESS_BATCHING": flag}))
+            for name, flag in servers.items()
+        }
+        for url in urls.values():  # warm-up, one client
+            client(url, mixed_texts(20, seed=2))
+        started_rss = {name: rss_mb(url.pid) for name, url in urls.items()}
+        for clients in LEVELS:
+            for name, url in urls.items():
+                results[name, clients] = burst(url, clients, texts)
+            time.sleep(args.rest)
+            for name, url in urls.items():
+                results[name, clients]["after"] = rss_mb(url.pid)
+
+    print(
+        f"\n{args.requests} batch-1 /embed requests per level and server, "
+        f"{f'{args.words} words each' if args.words else 'mixed texts of 3 to 200 words'}, "
+        f"bertless serve ({psutil.cpu_count()} CPUs); 1-minute load "
+        f"average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after; RSS after warm-up: "
+        + ", ".join(f"{name} {mb:.0f} MB" for name, mb in started_rss.items())
+        + f"; 'after' is {args.rest:.0f} s after each level's bursts\n"
+    )
+    print(
+        "| server | clients | texts/s | × no batching | q50 ms | q95 ms | q99 ms | peak RSS MB "
+        "| peak / 1-client peak | RSS after MB | after / 1-client peak |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for clients in LEVELS:
+        for name in servers:
+            r = results[name, clients]
+            one = results[name, 1]["peak"]
+            speedup = r["throughput"] / results["no batching", clients]["throughput"]
+            print(
+                f"| {name} | {clients} | {r['throughput']:.1f} | {speedup:.2f} | {r['q50']:.1f} "
+                f"| {r['q95']:.1f} | {r['q99']:.1f} | {r['peak']:.0f} | {r['peak'] / one:.2f} "
+                f"| {r['after']:.0f} | {r['after'] / one:.2f} |"
+            )
+
+
+if __name__ == "__main__":
+    main()
