@@ -93,8 +93,8 @@ def score_file(
     source = Source(input, text_column, pair_column, id_column)
     truncate = checked.manifest.auto_truncate if truncate is None else truncate
     parts = parts_dir(output)
-    _claim(parts, _fingerprint(source, checked, chunk_rows, truncate))
-    done = _finished(parts)
+    claim(parts, _fingerprint(source, checked, chunk_rows, truncate))
+    done = finished_parts(parts)
     total = source.count()
     rows_done = sum(rows for rows, _ in done.values())
     progress(rows_done, total)
@@ -109,11 +109,7 @@ def score_file(
         progress(rows_done, total)
 
     schema = pa.schema([pa.field(id_column, pa.int64()), *result_schema(checked.manifest)])
-    paths = [_part(parts, index) for index in sorted(done)]
-    if paths:
-        schema = pq.read_schema(paths[0])
-    write_tables((pq.read_table(path) for path in paths), output, schema)
-    shutil.rmtree(parts)
+    join_parts(parts, sorted(done), output, schema)
     errors = sum(errors for _, errors in done.values())
     return Summary(rows_done, errors, scored, time.perf_counter() - started)
 
@@ -179,7 +175,7 @@ def _score_chunk(predictor: Predictor, chunk: Chunk, job: _Job) -> tuple[int, in
     table = pa.Table.from_arrays(
         [chunk.ids, *results.columns], names=[job.id_column, *results.column_names]
     )
-    with atomic(_part(Path(job.parts), chunk.index)) as temp:
+    with atomic(part_path(Path(job.parts), chunk.index)) as temp:
         pq.write_table(table, temp)
     errors = table.num_rows - results.column(ERROR_COLUMN).null_count
     return chunk.index, table.num_rows, errors
@@ -188,8 +184,21 @@ def _score_chunk(predictor: Predictor, chunk: Chunk, job: _Job) -> tuple[int, in
 # -- the parts folder ------------------------------------------------------------------------
 
 
-def _part(parts: Path, index: int) -> Path:
+def part_path(parts: Path, index: int) -> Path:
+    """Where chunk `index` is written: numbered so that name order is input order."""
     return parts / f"part-{index:06d}.parquet"
+
+
+def join_parts(parts: Path, indexes: list[int], output: Path, schema: pa.Schema) -> None:
+    """The parts, in the order given, into OUTPUT; then the parts folder goes.
+
+    `schema` is for a run with no rows; otherwise the first part's own schema is used.
+    """
+    paths = [part_path(parts, index) for index in indexes]
+    if paths:
+        schema = pq.read_schema(paths[0])
+    write_tables((pq.read_table(path) for path in paths), output, schema)
+    shutil.rmtree(parts)
 
 
 def _fingerprint(source: Source, bundle: Bundle, chunk_rows: int, truncate: bool) -> dict:
@@ -208,7 +217,7 @@ def _fingerprint(source: Source, bundle: Bundle, chunk_rows: int, truncate: bool
     }
 
 
-def _claim(parts: Path, fingerprint: dict) -> None:
+def claim(parts: Path, fingerprint: dict) -> None:
     """Start a parts folder, or check that the one there was made by this same job."""
     run = parts / RUN_FILE
     if run.is_file():
@@ -227,7 +236,7 @@ def _claim(parts: Path, fingerprint: dict) -> None:
         temp.write_text(json.dumps(fingerprint, indent=2, sort_keys=True), encoding="utf-8")
 
 
-def _finished(parts: Path) -> dict[int, tuple[int, int]]:
+def finished_parts(parts: Path) -> dict[int, tuple[int, int]]:
     """(rows, errors) of every part an earlier run finished, by chunk index."""
     done = {}
     for path in parts.glob("part-*.parquet"):

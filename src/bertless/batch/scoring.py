@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -30,6 +31,17 @@ from bertless.core.predictor import (
 ERROR_COLUMN = "error"
 
 
+class Shape(Protocol):
+    """What decides the result columns: a bundle's manifest, or what an endpoint's /info says."""
+
+    @property
+    def task(self) -> str: ...
+    @property
+    def dimension(self) -> int | None: ...
+    @property
+    def labels(self) -> list[str]: ...
+
+
 @dataclass(frozen=True)
 class Summary:
     """What a batch run reports: rows written, rows with an error, and the speed of this run."""
@@ -45,7 +57,7 @@ class Summary:
         return self.scored / self.seconds if self.seconds > 0 else 0.0
 
 
-def result_schema(manifest: Manifest) -> pa.Schema:
+def result_schema(manifest: Shape) -> pa.Schema:
     """The columns scoring adds: `embedding`, or `label` + `score` + `scores`; then `error`.
 
     Vectors are fixed-size float32 lists when the manifest gives their size, so a reader gets
@@ -108,7 +120,7 @@ def score_rows(
         good = [position for position, count in zip(good, counts, strict=True) if count <= limit]
         items = [item for item, count in zip(items, counts, strict=True) if count <= limit]
         forward = _forward(predictor, items, batch_size, truncate)
-    return _columns(manifest, len(texts), good, forward.values, problems)
+    return result_columns(manifest, len(texts), good, forward.values, problems)
 
 
 def _forward(predictor: Predictor, items: list[Item], batch_size: int, truncate: bool) -> Forward:
@@ -127,9 +139,13 @@ def _token_counter(tokenizer_path: str) -> Tokenizer:
     return tokenizer
 
 
-def _columns(
-    manifest: Manifest, n: int, good: list[int], values: np.ndarray, problems: list[str | None]
+def result_columns(
+    manifest: Shape, n: int, good: list[int], values: np.ndarray, problems: list[str | None]
 ) -> pa.Table:
+    """The result table of `n` rows: row `good[k]` gets `values[k]`, every other row its problem.
+
+    For a classifier `values` are the scores in label order; the label is the best of them.
+    """
     schema = result_schema(manifest)
     missing = pa.array([p is not None for p in problems], type=pa.bool_())
     width = values.shape[1]

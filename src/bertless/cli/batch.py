@@ -1,4 +1,5 @@
-"""`bertless batch BUNDLE INPUT OUTPUT`: score a file locally or on Spark, with progress.
+"""`bertless batch BUNDLE INPUT OUTPUT`: score a file locally or on Spark, with progress;
+`bertless batch --engine endpoint --url URL INPUT OUTPUT`: through a deployed function.
 
 Every flag has an environment variable, named in its help (`--batch-size` / `BERTLESS_BATCH_SIZE`),
 as in the rest of the CLI. Rich, pyarrow and pyspark are imported only when the command runs,
@@ -22,12 +23,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register `batch` and its flags on the CLI's subcommands."""
     p = sub.add_parser(
         "batch",
-        help="Score a Parquet, JSON Lines or CSV file with a bundle, locally or on Spark.",
+        help="Score a Parquet, JSON Lines or CSV file with a bundle, locally or on Spark, or "
+        "through a deployed endpoint.",
         description="Score every row of INPUT into OUTPUT (format by extension: .parquet, "
         ".jsonl, .csv). Rows that cannot be scored get an `error` and the others go on. The "
-        "local engine resumes an interrupted run from OUTPUT.parts/ when rerun.",
+        "local and endpoint engines resume an interrupted run from OUTPUT.parts/ when rerun. "
+        "The endpoint engine takes no BUNDLE: the deployed function at --url scores.",
     )
-    p.add_argument("bundle", help="a bundle directory made by `bertless export`")
+    p.add_argument(
+        "bundle",
+        nargs="?",
+        help="a bundle directory made by `bertless export` (none with --engine endpoint)",
+    )
     p.add_argument("input", help="the file to score (with --engine spark: any URI Spark reads)")
     p.add_argument(
         "output",
@@ -38,8 +45,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--engine",
         env="BERTLESS_ENGINE",
         default="local",
-        choices=["local", "spark"],
-        help="local: this machine, resumable; spark: mapInPandas on --master (default: local)",
+        choices=["local", "spark", "endpoint"],
+        help="local: this machine, resumable; spark: mapInPandas on --master; endpoint: the "
+        "deployed function at --url, resumable (default: local)",
     )
     add(p, "--text-column", env="BERTLESS_TEXT_COLUMN", default="text", help="default: text")
     add(
@@ -83,7 +91,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--chunk-rows",
         env="BERTLESS_CHUNK_ROWS",
         type=int,
-        help="local engine: rows per part, the unit a resumed run skips (default: 1024)",
+        help="local and endpoint engines: rows per part, the unit a resumed run skips "
+        "(default: 1024)",
     )
     add(
         p,
@@ -92,7 +101,56 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default="local[*]",
         help="Spark engine: the master URL (default: local[*])",
     )
+    _add_endpoint_flags(p)
     p.set_defaults(run=run)
+
+
+def _add_endpoint_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("endpoint engine")
+    add(
+        g,
+        "--url",
+        env="BERTLESS_BATCH_URL",
+        help="the deployed endpoint's base URL (it serves /info and /embed or /predict)",
+    )
+    add(g, "--api-key", env="BERTLESS_API_KEY", help="sent as Authorization: Bearer")
+    add(
+        g,
+        "--concurrency",
+        env="BERTLESS_BATCH_CONCURRENCY",
+        type=_concurrency,
+        default=None,
+        metavar="N|auto",
+        help="requests in flight: a number, or auto to find the most the endpoint takes "
+        "(default: auto)",
+    )
+    add(
+        g,
+        "--texts-per-request",
+        env="BERTLESS_TEXTS_PER_REQUEST",
+        type=int,
+        default=32,
+        help="texts in one request, at most the endpoint's max batch size and the platforms' "
+        "payload limit (default 32)",
+    )
+    add(
+        g,
+        "--retries",
+        env="BERTLESS_RETRIES",
+        type=int,
+        default=8,
+        help="retries of a failed request before its rows get its last error (default 8)",
+    )
+
+
+def _concurrency(text: str) -> int | None:
+    """`auto` (adaptive: None) or a positive number of requests in flight."""
+    if text.strip().lower() == "auto":
+        return None
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,7 +159,11 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     console = Console(stderr=True)
-    summary = _local(args) if args.engine == "local" else _spark(args, console)
+    _check_positionals(args)
+    if args.engine == "endpoint":
+        summary = _endpoint(args)
+    else:
+        summary = _local(args) if args.engine == "local" else _spark(args, console)
     table = Table(title=f"bertless batch: {args.output}", title_justify="left")
     for column in ("rows", "errors", "texts/s", "seconds"):
         table.add_column(column, justify="right")
@@ -112,11 +174,49 @@ def run(args: argparse.Namespace) -> int:
         f"{summary.seconds:,.1f}",
     )
     console.print(table)
+    if hasattr(summary, "requests"):
+        console.print(_driven(summary))
     if summary.errors:
         console.print(
             f"[yellow]{summary.errors:,} rows were not scored[/]: their `error` column says why."
         )
     return 0
+
+
+def _check_positionals(args: argparse.Namespace) -> None:
+    """BUNDLE INPUT OUTPUT for the local and Spark engines; INPUT OUTPUT and --url for endpoint."""
+    from bertless.core.errors import InputError
+
+    if args.engine == "endpoint":
+        if args.bundle is not None:
+            raise InputError(
+                "the endpoint engine scores with the deployed model: give INPUT OUTPUT and "
+                "--url, without a bundle."
+            )
+        if not args.url:
+            raise InputError("the endpoint engine needs the endpoint: give --url URL.")
+    elif args.bundle is None:
+        raise InputError(
+            f"the {args.engine} engine needs BUNDLE INPUT OUTPUT; to score through a deployed "
+            "function, use --engine endpoint --url URL."
+        )
+
+
+def _driven(summary):
+    """How the endpoint was driven: requests, retries by cause, concurrency."""
+    from rich.table import Table
+
+    table = Table(title="endpoint", title_justify="left")
+    for column in ("requests", "retries", "waited for Retry-After", "peak / mean in flight"):
+        table.add_column(column, justify="right")
+    retries = ", ".join(f"{n:,} {cause}" for cause, n in sorted(summary.retries.items()))
+    table.add_row(
+        f"{summary.requests:,}",
+        retries or "none",
+        f"{summary.retry_after_seconds:,.1f} s",
+        f"{summary.peak_concurrency} / {summary.mean_concurrency:,.1f}",
+    )
+    return table
 
 
 class _Bar:
@@ -140,7 +240,8 @@ class _Bar:
         self.progress.update(self.task, completed=done, rate=f"{rate:,.0f} texts/s")
 
 
-def _local(args: argparse.Namespace) -> Summary:
+def _progress():
+    """The live bar every engine that reports progress shows: rows, texts/s, ETA."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -149,8 +250,6 @@ def _local(args: argparse.Namespace) -> Summary:
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
-
-    from bertless.batch.local import DEFAULT_CHUNK_ROWS, score_file
 
     columns = (
         TextColumn("scoring"),
@@ -161,7 +260,13 @@ def _local(args: argparse.Namespace) -> Summary:
         TimeRemainingColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns) as progress:
+    return Progress(*columns)
+
+
+def _local(args: argparse.Namespace) -> Summary:
+    from bertless.batch.local import DEFAULT_CHUNK_ROWS, score_file
+
+    with _progress() as progress:
         return score_file(
             args.bundle,
             args.input,
@@ -173,6 +278,31 @@ def _local(args: argparse.Namespace) -> Summary:
             truncate=args.truncate,
             workers=args.workers,
             chunk_rows=args.chunk_rows or DEFAULT_CHUNK_ROWS,
+            progress=_Bar(progress),
+        )
+
+
+def _endpoint(args: argparse.Namespace) -> Summary:
+    from bertless.batch.client import Options
+    from bertless.batch.endpoint import DEFAULT_CHUNK_ROWS, score_endpoint
+
+    options = Options(
+        concurrency=args.concurrency,
+        texts_per_request=args.texts_per_request,
+        retries=args.retries,
+        api_key=args.api_key,
+    )
+    with _progress() as progress:
+        return score_endpoint(
+            args.url,
+            args.input,
+            args.output,
+            text_column=args.text_column,
+            pair_column=args.pair_column,
+            id_column=args.id_column,
+            truncate=args.truncate,
+            chunk_rows=args.chunk_rows or DEFAULT_CHUNK_ROWS,
+            options=options,
             progress=_Bar(progress),
         )
 
