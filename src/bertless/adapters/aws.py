@@ -24,6 +24,7 @@ import json
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from dataclasses import replace
 from http import HTTPStatus
 from typing import Any, ClassVar
 
@@ -321,4 +322,6 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
     except (KeyError, TypeError, AttributeError, ValueError) as error:
         message = f"the {shape.name} event cannot be read: {_reason(error)}."
         return shape.answer(error_response(400, "Validation", message))
-    return shape.answer(SERVICE.handle(request))
+    # The id the invocation has in Lambda's own log lines (START/END/REPORT), for joining.
+    request_id = getattr(context, "aws_request_id", None)
+    return shape.answer(SERVICE.handle(replace(request, request_id=request_id)))

@@ -31,13 +31,21 @@ app = func.FunctionApp(http_auth_level=auth_level())
 
 
 @app.route(route="{*path}", methods=list(func.HttpMethod))
-def bertless(req: func.HttpRequest) -> func.HttpResponse:
+def bertless(req: func.HttpRequest, context=None) -> func.HttpResponse:
+    """The worker passes `context` (it binds a parameter of that name); its invocation id is
+    the one the host's own log lines carry for this request.
+
+    `context` has no annotation on purpose: the worker refuses to load a function whose
+    `context` annotation is anything but the class `Context` itself, and `Context | None` (or
+    `Context = None` under Python 3.10, whose type hints add the Optional) is not.
+    """
     response = SERVICE.handle(
         Request(
             req.method,
             "/" + (req.route_params.get("path") or ""),
             dict(req.headers),
             req.get_body(),
+            request_id=context.invocation_id if context else None,
         )
     )
     return func.HttpResponse(response.body, status_code=response.status, headers=response.headers)

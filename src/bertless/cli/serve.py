@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -31,12 +32,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=1,
         help="processes, each with its own model (default 1)",
     )
+    add(
+        p,
+        "--metrics",
+        env="BERTLESS_METRICS",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="serve GET /metrics in Prometheus format (default on; off on functions)",
+    )
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Say where it serves, then serve until interrupted."""
     from bertless.local.serve import serve
+
+    # The workers' services read it (core.config), as a deployed function does.
+    os.environ["BERTLESS_METRICS"] = "1" if args.metrics else "0"
 
     print(
         f"bertless: serving {args.bundle} on http://{args.host}:{args.port} "

@@ -68,12 +68,15 @@ class Config:
     max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS
     # Whether concurrent requests share model runs (see core.batcher).
     batching: bool = True
+    # GET /metrics (Prometheus); `bertless serve` turns it on, functions only when asked.
+    metrics: bool = False
 
     @classmethod
     def from_env(cls, manifest: Manifest | None) -> Config:
         """BERTLESS_MAX_BATCH_SIZE, BERTLESS_MAX_BODY_BYTES, BERTLESS_AUTO_TRUNCATE override the
         manifest; BERTLESS_API_KEY turns on auth; BERTLESS_CORS_ORIGINS (comma-separated) CORS;
-        BERTLESS_MAX_CONCURRENT_REQUESTS bounds the queue, BERTLESS_BATCHING=0 stops merging."""
+        BERTLESS_MAX_CONCURRENT_REQUESTS bounds the queue, BERTLESS_BATCHING=0 stops merging;
+        BERTLESS_METRICS=1 serves GET /metrics."""
         auto = env_bool("BERTLESS_AUTO_TRUNCATE")
         batching = env_bool("BERTLESS_BATCHING")
         origins = os.environ.get("BERTLESS_CORS_ORIGINS", "")
@@ -87,6 +90,7 @@ class Config:
             max_concurrent_requests=_positive("BERTLESS_MAX_CONCURRENT_REQUESTS")
             or DEFAULT_MAX_CONCURRENT_REQUESTS,
             batching=True if batching is None else batching,
+            metrics=bool(env_bool("BERTLESS_METRICS")),
         )
 
 

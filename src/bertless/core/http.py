@@ -27,6 +27,9 @@ class Request:
     path: str
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
+    # The platform's id of this invocation (Lambda's aws_request_id, Cloud Run's trace, Azure's
+    # invocation id), which the request's log line carries so the two can be joined.
+    request_id: str | None = None
 
     def header(self, name: str) -> str | None:
         name = name.lower()

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from bertless.core import schemas
+from bertless.core import observe, schemas
 from bertless.core.batcher import Batcher
 from bertless.core.bundle import Manifest
 from bertless.core.config import Config
@@ -66,9 +66,10 @@ class Service:
         self._checksum = predictor.bundle.checksum if predictor else ""
         # Bounded, merged model runs for concurrent requests (core.batcher).
         self.batcher: Batcher | None = None
+        self.metrics = observe.Metrics(lambda: self.batcher.waiting() if self.batcher else 0)
         if predictor:
             self.batcher = Batcher(
-                predictor.runner,
+                self.metrics.counting_batches(predictor.runner),
                 config.max_batch_size,
                 config.max_concurrent_requests,
                 merge=config.batching,
@@ -104,6 +105,25 @@ class Service:
 
     def handle(self, request: Request) -> Response:
         started = time.perf_counter()
+        with observe.exchange() as seen:
+            response = self._answer(request)
+        seconds = time.perf_counter() - started
+        self.metrics.record(seen, response.status, seconds)
+        observe.write(
+            observe.log_line(
+                request.method,
+                seen,
+                response.status,
+                seconds,
+                request.request_id,
+                request.header("traceparent"),
+                emf=observe.on_lambda(),
+            )
+        )
+        response.headers["Server-Timing"] = f"total;dur={seconds * 1e3:.2f}"
+        return self._cors(request, response)
+
+    def _answer(self, request: Request) -> Response:
         try:
             response = self._dispatch(request)
         except HttpError as error:
@@ -119,19 +139,25 @@ class Service:
             )
         if request.method.upper() == "HEAD":  # the GET's status and headers, no body (RFC 9110)
             response = Response(response.status, response.headers, b"")
-        response.headers["Server-Timing"] = f"total;dur={(time.perf_counter() - started) * 1e3:.2f}"
-        return self._cors(request, response)
+        return response
 
     def _dispatch(self, request: Request) -> Response:
         path = request.path.rstrip("/") or "/"
         method = request.method.upper()
         if method == "OPTIONS" and self.config.cors_origins:
             return Response(204, {}, b"")
+        if path == "/metrics" and self.config.metrics and method in ("GET", "HEAD"):
+            observe.matched(path)
+            self._authorize(request)
+            return Response(
+                200, {"Content-Type": observe.Metrics.CONTENT_TYPE}, self.metrics.render()
+            )
         candidates = [r for r in ROUTES if r.path == path]
         if not candidates:
             raise HttpError(404, f"no route {path}; see /openapi.json for the routes.")
         wanted = "GET" if method == "HEAD" else method  # handle() then drops the body
         route = next((r for r in candidates if r.method == wanted), None)
+        observe.matched(path)
         if route is None:
             methods = {r.method for r in candidates}
             allowed = ", ".join(sorted(methods | ({"HEAD"} if "GET" in methods else set())))
@@ -227,9 +253,18 @@ class Service:
     def _vectors(self, items: list[Item], truncate: bool | None, normalize: bool = True):
         """The vectors of ITEMS; the caller has checked the count of what the client sent (the
         similarity's and rerank's query comes on top, as in TEI)."""
-        return self.predictor.embed(
+        forward = self.predictor.embed(
             items, self.config.max_batch_size, self._truncate(truncate), normalize
         )
+        observe.counted(len(items), sum(forward.token_counts))
+        return forward
+
+    def _scores(self, items: list[Item], truncate: bool | None, raw_scores: bool) -> np.ndarray:
+        forward = self.predictor.classify(
+            items, self.config.max_batch_size, self._truncate(truncate), raw_scores
+        )
+        observe.counted(len(items), sum(forward.token_counts))
+        return forward.values
 
     def _dimensions(self, vectors: np.ndarray, wanted: int | None, normalize: bool) -> np.ndarray:
         """VECTORS cut to their first WANTED values and renormalized, as OpenAI's Matryoshka
@@ -293,12 +328,9 @@ class Service:
         self._check_count(len(items))
         parameters = body.parameters or schemas.ClassificationParameters()
         function = parameters.function_to_apply
-        scores = self.predictor.classify(
-            as_items(items, pairs=True),
-            self.config.max_batch_size,
-            self._truncate(body.truncate),
-            body.raw_scores or function is not None,
-        ).values
+        scores = self._scores(
+            as_items(items, pairs=True), body.truncate, body.raw_scores or function is not None
+        )
         if function is not None:
             scores = _apply(function, scores)
         labels = self.predictor.manifest.labels
@@ -318,9 +350,7 @@ class Service:
             if refusal:
                 raise WrongTaskError(refusal)
             pairs = as_items([(body.query, text) for text in body.texts], pairs=True)
-            scores = self.predictor.classify(
-                pairs, self.config.max_batch_size, truncate, body.raw_scores
-            ).values[:, 0]
+            scores = self._scores(pairs, truncate, body.raw_scores)[:, 0]
         order = np.argsort(-scores, kind="stable")
         return [
             {
