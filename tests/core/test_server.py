@@ -209,17 +209,21 @@ def test_classifier_root_answers_one_list_per_input_as_the_inference_api(classif
             "402 tokens, more than the maximum of 256",
         ),
         ("/predict", {"inputs": "x"}, 424, "Validation", "/predict needs a text-classification"),
-        (
-            "/v1/embeddings",
-            {"input": "x", "encoding_format": "int8"},
-            422,
-            "Validation",
-            "encoding_format",
-        ),
     ],
 )
 def test_contract_errors(embed_server, path, body, status, error_type, words):
     assert_error(post(embed_server, path, body), status, error_type, words)
+
+
+def test_openai_route_errors_take_teis_openai_shape(embed_server):
+    """TEI answers its OpenAI route's errors as {"message", "code", "type"}, which the OpenAI SDK
+    quotes in its exception (test_clients.py shows it)."""
+    response = post(embed_server, "/v1/embeddings", {"input": "x", "encoding_format": "int8"})
+    assert response.status_code == 422
+    body = response.json()
+    assert set(body) == {"message", "code", "type"}
+    assert (body["code"], body["type"]) == (422, "Validation")
+    assert "encoding_format" in body["message"]
 
 
 def test_truncate_true_cuts_instead_of_failing(embed_server):

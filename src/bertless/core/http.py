@@ -80,6 +80,13 @@ def error_response(
     return Response(status, {"Content-Type": JSON, **(headers or {})}, body)
 
 
+def openai_error(response: Response) -> Response:
+    """An error response of the contract in the OpenAI route's shape (schemas.OpenAIErrorBody)."""
+    error = response.json()
+    body = {"message": error["error"], "code": response.status, "type": error["error_type"]}
+    return Response(response.status, response.headers, dumps(body))
+
+
 def validate(data: dict, model: type[BaseModel]) -> BaseModel:
     """DATA as MODEL, or an error whose one sentence names the field at fault."""
     try:

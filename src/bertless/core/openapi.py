@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from bertless.core.schemas import LIMIT, ErrorBody
+from bertless.core.schemas import LIMIT
 
 REF = "#/components/schemas/{model}"
 ERROR_STATUSES = {
@@ -49,17 +49,19 @@ def _schema(kind: Any, components: dict[str, Any], limits: Mapping[str, Any]) ->
 
 
 def openapi_document(
-    routes: list[tuple[str, str, str, Any, Any]],
+    routes: list[tuple[str, str, str, Any, Any, Any]],
     title: str,
     version: str,
     limits: Mapping[str, Any],
 ) -> dict:
-    """Routes are (method, path, summary, request type or None, response type); `limits` gives
-    the running configuration's value for each marker in LIMIT_KEYS."""
+    """Routes are (method, path, summary, request type or None, response type, error body
+    type); `limits` gives the running configuration's value for each marker in LIMIT_KEYS."""
     components: dict[str, Any] = {}
-    error = {"content": {"application/json": {"schema": _schema(ErrorBody, components, limits)}}}
     paths: dict[str, dict] = {}
-    for method, path, summary, request, response in routes:
+    for method, path, summary, request, response, error_body in routes:
+        error = {
+            "content": {"application/json": {"schema": _schema(error_body, components, limits)}}
+        }
         operation: dict[str, Any] = {
             "summary": summary,
             "responses": {

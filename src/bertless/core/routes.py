@@ -27,6 +27,7 @@ class Route:
     response: Any
     tasks: tuple[str, ...]
     handler: str
+    error: Any = schemas.ErrorBody  # the body of its 4xx and 5xx answers
 
 
 EMBEDDING = ("feature-extraction",)
@@ -76,6 +77,7 @@ ROUTES: list[Route] = [
         schemas.OpenAIEmbeddingResponse,
         EMBEDDING,
         "openai_embeddings",
+        schemas.OpenAIErrorBody,
     ),
     Route(
         "POST",

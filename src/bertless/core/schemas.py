@@ -176,9 +176,22 @@ class Info(BaseModel):
     version: str
 
 
+ErrorType = Literal["Validation", "Tokenizer", "Backend", "Overloaded", "Unhealthy", "Empty"]
+
+
 class ErrorBody(BaseModel):
     error: str
-    error_type: Literal["Validation", "Tokenizer", "Backend", "Overloaded", "Unhealthy", "Empty"]
+    error_type: ErrorType
+
+
+class OpenAIErrorBody(BaseModel):
+    """An error on the OpenAI route, in TEI's shape for it (OpenAICompatErrorResponse). The
+    OpenAI SDK puts `message` in its exception; of TEI's usual `{"error": "..."}` it shows
+    only the status, and the user never reads what to change."""
+
+    message: str
+    code: int
+    type: ErrorType
 
 
 Vectors = list[list[float]]

@@ -32,6 +32,7 @@ from bertless.core.http import (
     WrongTaskError,
     dumps,
     error_response,
+    openai_error,
     validate,
 )
 from bertless.core.openapi import openapi_document
@@ -78,7 +79,7 @@ class Service:
         self._openapi = dumps(
             openapi_document(
                 [
-                    (r.method, r.path, r.summary, r.request, r.response)
+                    (r.method, r.path, r.summary, r.request, r.response, r.error)
                     for r in served(predictor.manifest if predictor else None)
                 ],
                 "bertless",
@@ -107,6 +108,9 @@ class Service:
         started = time.perf_counter()
         with observe.exchange() as seen:
             response = self._answer(request)
+        route = ROUTE_BY_PATH.get(seen.route)
+        if response.status >= 400 and route and route.error is schemas.OpenAIErrorBody:
+            response = openai_error(response)
         seconds = time.perf_counter() - started
         self.metrics.record(seen, response.status, seconds)
         observe.write(
