@@ -111,3 +111,10 @@ def test_local_server_serves_prometheus_metrics(embed_server):
         s.value for s in families["bertless_batch_size"].samples if s.name.endswith("_count")
     )
     assert batch_count >= 1
+
+
+def test_a_request_id_from_a_header_is_bounded_in_the_line(service, capsys):
+    capsys.readouterr()
+    service.handle(Request("GET", "/health", {}, b"", request_id="x" * 10_000))
+    (line,) = lines(capsys)
+    assert line["request_id"] == "x" * 128

@@ -40,6 +40,9 @@ TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 UNMATCHED = "unmatched"  # the route label of a request no route took (bounded label values)
+# A request id comes from a header on some platforms: a client could make it as long as the
+# header limit allows; the line keeps what any platform's id needs (a UUID is 36).
+MAX_ID = 128
 
 
 @dataclass
@@ -103,7 +106,7 @@ def log_line(
         "inputs": seen.inputs,
         "tokens": seen.tokens,
         "duration_ms": round(seconds * 1e3, 3),
-        "request_id": request_id,
+        "request_id": request_id[:MAX_ID] if request_id else None,
         **trace_ids(traceparent),
     }
     if emf:
