@@ -27,6 +27,15 @@ CONFIG = schemathesis.config.SchemathesisConfig.from_dict(
 )
 
 
+def test_every_check_is_on():
+    """`--checks all`: every check schemathesis has runs, but the timing one, which needs a
+    limit and would make the test timed."""
+    checks = CONFIG.projects.default.checks
+    names = [name for name in dir(checks) if hasattr(getattr(checks, name), "enabled")]
+    assert len(names) >= 14  # schemathesis 4.x has 15
+    assert {n for n in names if not getattr(checks, n).enabled} == {"max_response_time"}
+
+
 def fuzz_every_operation(base_url: str) -> list[str]:
     schema = schemathesis.openapi.from_url(base_url + "/openapi.json", config=CONFIG)
     checked = []
