@@ -52,6 +52,7 @@ class LocalArtifact:
     arch: str
     memory_mb: int
     report_path: Path
+    layer: None = None  # AWS's runtime layer zip: the packaging tests build real ones
 
 
 def make_artifact(

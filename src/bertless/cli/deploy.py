@@ -198,6 +198,7 @@ def _artifact(args: argparse.Namespace, console: Console) -> Artifact:
                 arch=args.arch,
                 memory_mb=args.memory,
                 progress=status.update,
+                layers=args.layers,
             )
     if source.is_file():
         from bertless.packaging.package import read_artifact

@@ -4,7 +4,8 @@
 bring it to what the artifact and flags ask for; `deploy/aws_steps.py` holds what each step does.
 The order is what keeps a deploy safe to repeat and to interrupt:
 1. upload through S3 when the zip is over the direct-upload limit (otherwise the zip travels in
-   the create or update call itself);
+   the create or update call itself); publish the artifact's runtime layer, unless a version with
+   the same content is published already (its name and description carry the zip's sha256);
 2. create or update `$LATEST`, waiting with boto3's waiters until Lambda says it is ready;
 3. publish a version and only then move alias `live` to it, so a failed update leaves the old
    version serving;
@@ -33,6 +34,7 @@ from bertless.deploy.aws_steps import as_sentence as _as_sentence
 from bertless.deploy.aws_steps import step as _step
 from bertless.deploy.plan import DeployError, Plan, PreflightError, Result, Say, Target
 from bertless.deploy.preflight import check_artifact, check_name, check_region, smoke
+from bertless.packaging.layer import description as layer_description
 from bertless.platforms import limits
 from bertless.platforms.names import LAMBDA_ALIAS
 
@@ -87,6 +89,8 @@ class AwsDeployer:
         self._role_arn = self.options.role_arn
         self._s3: tuple[str, str] | None = None
         self._version: str | None = None
+        self._layer_arn: str | None = None
+        self._reused: str | None = None  # what finish says about a layer published before
         plan = Plan("aws", target.name, region)
         with _as_sentence():
             say("reading the function")
@@ -95,6 +99,8 @@ class AwsDeployer:
                 self._role_arn = current["Role"]
             if self._role_arn is None:
                 self._plan_role(plan)
+            if artifact.layer is not None:
+                self._plan_layer(plan)
             changed_code = current is None or (
                 current["CodeSha256"] != code_sha256(artifact)
                 or current.get("Architectures") != [artifact.arch]
@@ -123,6 +129,8 @@ class AwsDeployer:
                 FunctionName=target.name, Qualifier=LAMBDA_ALIAS
             )["FunctionUrl"]
         result = Result(plan, url, version=alias["FunctionVersion"], auth=_auth(target.public))
+        if self._reused:
+            result.notes.append(self._reused)
         if target.public:
             result.notes.append(f"PUBLIC: anyone on the internet can call {url}")
         if target.smoke:
@@ -183,6 +191,33 @@ class AwsDeployer:
         else:
             upload = _step(steps.upload, self._clients, self._artifact, bucket, key)
             plan.add("upload", where, "", self._artifact.zipped_bytes, run=upload)
+
+    def _plan_layer(self, plan: Plan) -> None:
+        """The runtime's layer: a version with this content is reused, else one is published."""
+        layer, awslambda = self._artifact.layer, self._clients.awslambda
+        assert layer is not None
+        found = None
+        with contextlib.suppress(awslambda.exceptions.ResourceNotFoundException):
+            pages = awslambda.get_paginator("list_layer_versions").paginate(LayerName=layer.name)
+            found = next(
+                (
+                    version
+                    for page in pages
+                    for version in page["LayerVersions"]
+                    if version.get("Description") == layer_description(layer.sha256)
+                ),
+                None,
+            )
+        what = f"layer {layer.name}"
+        if found is None:
+            publish = _step(self._publish_layer)
+            plan.add("create", what, "version published from its zip", layer.zipped_bytes, publish)
+            return
+        self._layer_arn = found["LayerVersionArn"]
+        self._reused = (
+            f"layer {layer.name} version {found['Version']} reused: published before, not uploaded"
+        )
+        plan.unchanged(what, f"version {found['Version']} reused")
 
     def _plan_function(self, plan: Plan, current: dict[str, Any] | None, changed: bool) -> None:
         """Create `$LATEST`, or update its code and its settings where they differ."""
@@ -262,7 +297,11 @@ class AwsDeployer:
         )
 
     def _wanted(self) -> dict[str, Any]:
-        return {**self._settings, "Role": self._role_arn}
+        """The settings to compare and to set; a layer still to publish has no ARN yet."""
+        layers = []
+        if self._artifact.layer is not None:
+            layers = [self._layer_arn or f"(layer {self._artifact.layer.name}, to publish)"]
+        return {**self._settings, "Role": self._role_arn, "Layers": layers}
 
     def _code(self) -> dict[str, Any]:
         """The Code argument: the S3 object uploaded, or the bytes themselves."""
@@ -273,6 +312,13 @@ class AwsDeployer:
 
     def _create_role(self, role: str) -> None:
         self._role_arn = steps.create_role(self._clients, role, self._name)
+
+    def _publish_layer(self) -> None:
+        layer, runtime = self._artifact.layer, self._settings["Runtime"]
+        assert layer is not None
+        self._layer_arn = steps.publish_layer(
+            self._clients, layer, layer_description(layer.sha256), runtime, self._artifact.arch
+        )
 
     def _create_function(self, fresh_role: bool) -> None:
         arch = self._artifact.arch
@@ -357,6 +403,7 @@ def _drift(current: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
     """The settings whose current value differs from the wanted one."""
     have = dict(current)
     have["Environment"] = {"Variables": current.get("Environment", {}).get("Variables", {})}
+    have["Layers"] = [layer["Arn"] for layer in current.get("Layers", [])]
     return [key for key, value in wanted.items() if have.get(key) != value]
 
 

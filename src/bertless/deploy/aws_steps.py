@@ -19,6 +19,7 @@ from bertless.platforms.names import LAMBDA_ALIAS
 if TYPE_CHECKING:
     import boto3
 
+    from bertless.packaging.layer import LayerZip
     from bertless.packaging.package import Artifact
 
 BASIC_EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
@@ -104,6 +105,20 @@ def upload(clients: Clients, artifact: Artifact, bucket: str, key: str) -> None:
         key,
         ExtraArgs={"ServerSideEncryption": "AES256", "ContentType": "application/zip"},
     )
+
+
+def publish_layer(
+    clients: Clients, layer: LayerZip, description: str, runtime: str, arch: str
+) -> str:
+    """A new version of the runtime's layer, from the zip's bytes; returns its version ARN."""
+    published = clients.awslambda.publish_layer_version(
+        LayerName=layer.name,
+        Description=description,
+        Content={"ZipFile": layer.path.read_bytes()},
+        CompatibleRuntimes=[runtime],
+        CompatibleArchitectures=[arch],
+    )
+    return published["LayerVersionArn"]
 
 
 def create_role(clients: Clients, role: str, function: str) -> str:

@@ -79,6 +79,9 @@ class Report:
     # "included", "left out" (over the unzipped limit), "skipped" (no target CPython here) or
     # "not shipped" (the platform compiles its own); why, and the .pyc's cache tag, count, size
     bytecode: dict[str, Any] = field(default_factory=dict)
+    # AWS with a layer: the layer zip beside this one (name, file, sha256, zipped and unzipped
+    # bytes); `zipped_bytes` above is then the function zip's, `unzipped_bytes` both together
+    layer: dict[str, Any] | None = None
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -167,6 +170,13 @@ def render(report: Report) -> list[Any]:
         )
     bytecode = report.bytecode
     lines = [f"bytecode {bytecode['status']}: {bytecode['reason']}"] if bytecode else []
+    if report.layer:
+        layer = report.layer
+        lines.append(
+            f"layer {layer['name']}: {layer['file']}, {megabytes(layer['zipped_bytes'])} zipped, "
+            f"{megabytes(layer['unzipped_bytes'])} unzipped; the total above counts the function "
+            "zip's zipped size only"
+        )
     return [space, limits, *lines]
 
 

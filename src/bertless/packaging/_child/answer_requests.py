@@ -8,9 +8,10 @@ artifact's folders itself: what the build machine has installed cannot hide a mi
 because Lambda's /var/task and Azure's mounted package are read-only: a function has only the
 bytecode its zip ships, and this counts how many imported modules came from a shipped `.pyc`.
 
-SPEC is a JSON file: {"cloud", "root", "site_dirs", "entry_point", "requests": [[method, path,
-body], ...]}. The last line printed is a JSON object: each answer, the top-level packages imported
-from the artifact, anything imported from outside it, and [modules imported, of which precompiled].
+SPEC is a JSON file: {"cloud", "root", "site_dirs", "shipped" (the folders whose .pyc the
+artifact ships), "entry_point", "requests": [[method, path, body], ...]}. The last line printed is
+a JSON object: each answer, the top-level packages imported from the artifact, anything imported
+from outside it, and [modules imported, of which precompiled].
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def answer(spec: dict[str, Any]) -> dict[str, Any]:
             requests.append(
                 {"method": method, "path": path, "via": via, "status": status, "body": text}
             )
+    shipped = [d + os.sep for d in spec.get("shipped", [str(root)])]
     stdlib = {sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib")}
     modules, outside = set(), set()
     imported = compiled = 0
@@ -52,7 +54,7 @@ def answer(spec: dict[str, Any]) -> dict[str, Any]:
             continue
         if any(file.startswith(d + os.sep) for d in inside):
             modules.add(name.partition(".")[0])
-            if file.endswith(".py") and file.startswith(str(root) + os.sep):
+            if file.endswith(".py") and file.startswith(tuple(shipped)):
                 # run with -B: a .pyc beside the source can only be one the zip shipped
                 cached = getattr(module, "__cached__", None)
                 imported += 1
