@@ -21,6 +21,7 @@ from bertless.cli import (
     quickstart,
     rollout,
     serve,
+    template,
 )
 from bertless.cli.extras import missing_extra
 from bertless.core.config import ConfigError
@@ -32,6 +33,7 @@ COMMANDS = [
     package.add_parser,
     deploy.add_parser,
     rollout.add_parsers,
+    template.add_parser,
     bench.add_parsers,
     batch.add_parser,
     compare.add_parser,
