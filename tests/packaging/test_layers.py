@@ -42,6 +42,9 @@ def test_int8_default_is_split_so_both_zips_upload_directly(packaged):
     assert statuses["zipped size, direct upload"] == "ok"
     assert statuses["layer zipped size, direct upload"] == "ok"
     assert statuses["unzipped size"] in ("ok", "warning")
+    (count,) = [c for c in report.checks if c.name == "layers"]
+    assert (count.figure, count.limit, count.status) == (1, 5, "ok")
+    assert count.source == "https://docs.aws.amazon.com/lambda/latest/dg/adding-layers.html"
 
 
 def test_the_function_zip_holds_bertless_and_the_bundle_and_the_layer_the_runtime(packaged):

@@ -45,6 +45,7 @@ from bertless.packaging.report import (
     LimitError,
     PackagingError,
     Report,
+    classify,
     megabytes,
 )
 from bertless.packaging.slim import runtime_closure, vendored_files
@@ -242,6 +243,7 @@ def _write_split(
     zipped = stage.write_zip(function_entries, function_path)
     zipped.update(stage.write_zip(layer_entries, layer_path))
     upload, checks = check_zipped(platform, function_path.stat().st_size)
+    checks.append(_layer_count(platform))
     layer = describe(layer_path, layer_entries, python, arch)
     direct = limits.package_limits(platform.key).zip_direct_upload
     assert direct is not None  # Lambda has one
@@ -253,6 +255,15 @@ def _write_split(
             raise
         return layer, zipped, upload, [*checks, error.check], False
     return layer, zipped, upload, [*checks, layer_check], upload == "direct"
+
+
+def _layer_count(platform: limits.Platform) -> LimitCheck:
+    """bertless attaches one layer; the platform's cap on layers per function, for the report."""
+    cap = platform.package.layers_per_function
+    assert cap is not None  # only AWS splits, and Lambda has layers
+    return LimitCheck(
+        "layers", 1, cap.value, "layers", classify(1, cap.value), cap.source, cap.read_on, cap.note
+    )
 
 
 def _layer_record(layer: LayerZip | None) -> dict[str, Any] | None:

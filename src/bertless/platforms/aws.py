@@ -26,6 +26,7 @@ AWS_STREAMING = (
 )
 AWS_MEMORY = "https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html"
 AWS_PYTHON = "https://docs.aws.amazon.com/lambda/latest/dg/lambda-python.html"
+AWS_LAYERS = "https://docs.aws.amazon.com/lambda/latest/dg/adding-layers.html"
 AWS_PRICING = "https://aws.amazon.com/lambda/pricing/"
 AWS_PRICING_COPY = "https://cloudchipr.com/blog/aws-lambda-pricing"
 _AWS_PRICE_NOTE = (
@@ -64,6 +65,13 @@ AWS = Platform(
             "an S3 upload lifts only the 50 MB zipped cap; the unzipped cap still binds",
         ),
         container_image=fig(10 * GiB, "bytes", AWS_QUOTAS, "uncompressed, all layers"),
+        layers_per_function=fig(
+            5,
+            "layers",
+            AWS_LAYERS,
+            "the function and all its layers unzipped stay within the 250 MB unzipped cap",
+            read_on="2026-11-29",
+        ),
     ),
     memory_min_mb=fig(128, "MB", AWS_QUOTAS),
     memory_max_mb=fig(10240, "MB", AWS_QUOTAS),

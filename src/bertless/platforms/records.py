@@ -83,6 +83,7 @@ class PackageLimits:
     unzipped: Figure[int | None] | None = None
     via_object_storage: Figure[int | None] | None = None
     container_image: Figure[int | None] | None = None
+    layers_per_function: Figure[int] | None = None  # None: the platform has no layers
 
 
 @dataclass(frozen=True, kw_only=True)
