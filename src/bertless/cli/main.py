@@ -24,6 +24,7 @@ from bertless.cli import (
     template,
 )
 from bertless.cli.extras import missing_extra
+from bertless.cli.tables import widen_for_logs
 from bertless.core.config import ConfigError
 from bertless.core.errors import BertlessError
 
@@ -56,6 +57,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, run, and print a known failure as `bertless COMMAND: sentence` with exit code 2."""
+    widen_for_logs()  # tables in a pipe or CI log are drawn wide enough to stay whole
     try:
         args = parser().parse_args(argv)
     except ConfigError as error:  # a variable that does not fit its flag

@@ -1,46 +1,37 @@
 """Tables that stay whole wherever they are printed: a terminal, a pipe, a CI log.
 
 Printed to a pipe, rich assumes 80 columns and cuts what does not fit with "…", so a figure can
-come out as "0.…". Here no cell is ever cut: a table is drawn at least `MIN_WIDTH` columns wide
-when the output is not a terminal, and a cell too wide for its column wraps (`overflow="fold"`)
-instead of being shortened.
+come out as "0.…". Every rich Console reads the COLUMNS variable when it is set, so the CLI sets
+it once, before any command runs, when its output is not a terminal (`widen_for_logs`): every
+table of every command is then drawn LOG_COLUMNS wide. A user's own COLUMNS wins.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+import os
+import sys
+from collections.abc import MutableMapping, Sequence
+from typing import TextIO
 
-if TYPE_CHECKING:
+LOG_COLUMNS = 160
+
+
+def widen_for_logs(
+    environ: MutableMapping[str, str] = os.environ, stream: TextIO = sys.stdout
+) -> None:
+    """COLUMNS=LOG_COLUMNS when `stream` is not a terminal and COLUMNS is not set."""
+    if not stream.isatty() and not environ.get("COLUMNS", "").strip():
+        environ["COLUMNS"] = str(LOG_COLUMNS)
+
+
+def print_table(title: str, rows: Sequence[tuple[str, str]]) -> None:
+    """Two columns, figure and value; a cell too wide for its column wraps, never is cut."""
     from rich.console import Console
     from rich.table import Table
 
-MIN_WIDTH = 160
-
-
-def console(stderr: bool = False) -> Console:
-    """A rich Console; when the output is not a terminal, MIN_WIDTH columns instead of 80."""
-    from rich.console import Console
-
-    found = Console(stderr=stderr)
-    if not found.is_terminal:
-        found = Console(stderr=stderr, width=max(found.width, MIN_WIDTH))
-    return found
-
-
-def table(title: str, columns: Sequence[str], right: Sequence[str] = ()) -> Table:
-    """A table whose cells wrap rather than being cut; `right` names right-aligned columns."""
-    from rich.table import Table
-
-    made = Table(title=title)
-    for column in columns:
-        made.add_column(column, justify="right" if column in right else "left", overflow="fold")
-    return made
-
-
-def print_table(title: str, rows: Sequence[tuple[str, str]], out: Console | None = None) -> None:
-    """Two columns, figure and value, printed whole."""
-    shown = table(title, ("figure", "value"), right=("value",))
+    table = Table(title=title)
+    table.add_column("figure", overflow="fold")
+    table.add_column("value", justify="right", overflow="fold")
     for row in rows:
-        shown.add_row(*row)
-    (out or console()).print(shown)
+        table.add_row(*row)
+    Console().print(table)
