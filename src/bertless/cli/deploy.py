@@ -79,8 +79,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         env="BERTLESS_CANARY",
         type=float,
         metavar="PERCENT",
-        help="send only this share of requests to the new version (AWS: alias weights); then "
-        "`bertless promote` or `bertless rollback`",
+        help="send only this share of requests to the new version (AWS: alias weights; GCP: "
+        "Cloud Run traffic split; Azure refuses); then `bertless promote` or `bertless rollback`",
     )
     add(
         p,
