@@ -366,7 +366,7 @@ def test_memory_below_the_measured_peak_is_refused(minilm_bundle, tmp_path):
 
 @pytest.mark.parametrize(
     ("cloud", "python", "offered"),
-    [("aws", "3.10", "3.11, 3.12, 3.13, 3.14"), ("azure", "3.14", "3.11, 3.12, 3.13")],
+    [("aws", "3.10", "3.11, 3.12, 3.13, 3.14"), ("azure", "3.9", "3.10, 3.11, 3.12, 3.13, 3.14")],
 )
 def test_python_version_the_platform_does_not_run_is_refused(
     minilm_bundle, tmp_path, cloud, python, offered
