@@ -43,6 +43,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     add(
         p,
+        "--concurrency",
+        env="BERTLESS_CONCURRENCY",
+        type=int,
+        default=1,
+        help="requests an instance takes at once (gcp, azure): memory is sized for all of them",
+    )
+    add(
+        p,
         "--no-proof",
         env="BERTLESS_NO_PROOF",
         action="store_true",
@@ -88,13 +96,6 @@ def add_artifact_flags(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> 
         choices=ARCHES,
         help="the function's CPU (default x86_64; arm64 on AWS only)",
     )
-    add(
-        p,
-        "--layers",
-        env="BERTLESS_LAYERS",
-        action="store_true",
-        help="AWS: put the runtime in a Lambda layer zip even when one zip would upload directly",
-    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -120,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
             progress=lambda what: progress.update(task, description=what),
             wheel_cache=Path(args.wheel_cache) if args.wheel_cache else None,
             refresh_wheels=args.refresh_wheels,
-            layers=args.layers,
+            concurrency=args.concurrency,
         )
     report = Report.read(artifact.report_path)
     for table in render(report):

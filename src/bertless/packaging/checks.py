@@ -40,14 +40,18 @@ def default_memory(platform: Platform, peak_mb: float) -> int:
 
 
 def memory_setting(
-    platform: Platform, bundle: Bundle, memory_mb: int | None, say: Say
+    platform: Platform, bundle: Bundle, memory_mb: int | None, say: Say, concurrency: int = 1
 ) -> tuple[int, float, list[LimitCheck]]:
-    """The memory setting (given, or the smallest that fits), the measured peak, their checks."""
+    """The memory setting (given, or the smallest that fits), the measured peak, their checks.
+
+    The peak is measured with CONCURRENCY worst requests at once: an instance that takes that
+    many needs the memory of all of them, not of one."""
     if memory_mb is not None:
         check_memory_range(platform, memory_mb)
     cpus = limits.vcpus_for_memory(platform.key, memory_mb) if memory_mb else 1
-    say("measuring the bundle's peak memory (largest batch at max length)")
-    peak = measure_peak_memory(bundle.path, max(1, math.ceil(cpus)))
+    at_once = f", {concurrency} requests at once" if concurrency > 1 else ""
+    say(f"measuring the bundle's peak memory (largest batch at max length{at_once})")
+    peak = measure_peak_memory(bundle.path, max(1, math.ceil(cpus)), concurrency)
     memory = memory_mb or default_memory(platform, peak)
     return memory, peak, check_peak_memory(platform, bundle, memory, peak)
 

@@ -112,14 +112,11 @@ def prove(
     python: str,
     routes: Sequence[tuple[str, str]],
     install: Callable[[Path, Path], None] | None = None,
-    layer: Path | None = None,
 ) -> Proof:
     """Unzip `artifact`, answer each route in a clean interpreter; raise if any answer fails.
 
     `install(requirements_txt, folder)` puts the platform-installed packages into `folder` for
     clouds that install them at deploy (Google); it is None where the zip vendors everything.
-    `layer` is a Lambda layer zip: unzipped into its own `opt/` folder, whose `python/` comes on
-    `sys.path` after the function's folder, as Lambda puts /opt/python after /var/task.
     """
     interpreter = find_interpreter(python)
     if interpreter is None:
@@ -134,13 +131,6 @@ def prove(
         site_dirs = (
             [root / ".python_packages" / "lib" / "site-packages"] if cloud == "azure" else []
         )
-        shipped = [root]  # where the artifact's own .pyc sit
-        if layer is not None:
-            opt = Path(scratch) / "opt"
-            with zipfile.ZipFile(layer) as archive:
-                archive.extractall(opt)
-            site_dirs.append(opt / "python")
-            shipped.append(opt / "python")
         if install is not None:
             site_dirs.append(Path(scratch) / "installed")
             install(root / "requirements.txt", site_dirs[-1])
@@ -148,7 +138,6 @@ def prove(
             "cloud": cloud,
             "root": str(root),
             "site_dirs": [str(d) for d in site_dirs],
-            "shipped": [str(d) for d in shipped],
             "entry_point": entry_point,
             "requests": [[m, p, SAMPLES.get(p) if m == "POST" else None] for m, p in routes],
         }
@@ -222,15 +211,17 @@ def precompile(interpreter: str, sources: Sequence[tuple[str, Path | bytes]]) ->
     return Bytecode(result["cache_tag"], compiled, tuple(sorted(failed)))
 
 
-def measure_peak_memory(bundle: Path, threads: int) -> float:
-    """Peak resident memory (MB) of a process that loads the bundle and runs its worst request.
+def measure_peak_memory(bundle: Path, threads: int, concurrency: int = 1) -> float:
+    """Peak resident memory (MB) of a process that loads the bundle and runs its worst request,
+    CONCURRENCY of them at once.
 
     The worst request is the largest batch the service accepts, every text at the model's
     maximum length. Measured in a fresh subprocess so this build's own memory is not counted.
     """
     env = {**os.environ, "BERTLESS_THREADS": str(threads)}
+    child = [sys.executable, "-I", str(CHILDREN / "peak_memory.py"), str(bundle)]
     done = subprocess.run(
-        [sys.executable, "-I", str(CHILDREN / "peak_memory.py"), str(bundle)],
+        [*child, str(concurrency)],
         capture_output=True,
         text=True,
         env=env,
