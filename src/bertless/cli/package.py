@@ -96,6 +96,13 @@ def add_artifact_flags(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> 
         choices=ARCHES,
         help="the function's CPU (default x86_64; arm64 on AWS only)",
     )
+    add(
+        p,
+        "--layers",
+        env="BERTLESS_LAYERS",
+        action="store_true",
+        help="AWS: put the runtime in a Lambda layer zip even when one zip would upload directly",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -121,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
             progress=lambda what: progress.update(task, description=what),
             wheel_cache=Path(args.wheel_cache) if args.wheel_cache else None,
             refresh_wheels=args.refresh_wheels,
+            layers=args.layers,
             concurrency=args.concurrency,
         )
     report = Report.read(artifact.report_path)

@@ -6,6 +6,11 @@ and their size, the zip (sorted entries, fixed times and permissions: same input
 its size, the proof in a clean interpreter, and last the report beside the zip. A zip that fails
 a check or its proof is deleted, so nothing that would be refused can be uploaded by mistake.
 
+On AWS a zip over the direct-upload limit is split in two when both halves then upload directly
+(or always, with `layers=True`): the runtime packages go into a content-named Lambda layer zip
+beside the function zip (`layer.py`), so no S3 bucket is needed and a second model reuses the
+layer. When the function zip alone would still go through S3, one zip is simpler and stays.
+
 The staging, bytecode and zip writing are `stage.py`'s; the checks `checks.py`'s; the proof
 `proof.py`'s. This module puts them in order and writes the report.
 """
@@ -18,6 +23,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from bertless.core.bundle import Bundle, load_bundle, sha256_file
 from bertless.packaging import stage
@@ -30,12 +36,16 @@ from bertless.packaging.checks import (
     check_zipped,
     memory_setting,
 )
+from bertless.packaging.layer import LayerZip, describe, split
 from bertless.packaging.layouts import LAYOUTS, Layout
 from bertless.packaging.proof import Proof, skip_reason
 from bertless.packaging.proof import prove as run_proof
 from bertless.packaging.report import (
+    LimitCheck,
+    LimitError,
     PackagingError,
     Report,
+    classify,
     megabytes,
 )
 from bertless.packaging.slim import runtime_closure, vendored_files
@@ -65,6 +75,7 @@ class Artifact:
     arch: str
     memory_mb: int
     report_path: Path
+    layer: LayerZip | None = None  # AWS: the runtime, in a Lambda layer zip beside this one
 
 
 def package(
@@ -79,12 +90,14 @@ def package(
     *,
     wheel_cache: Path | None = None,
     refresh_wheels: bool = False,
+    layers: bool = False,
     concurrency: int = 1,
 ) -> Artifact:
     """Build `cloud`'s zip of `bundle` in `out` with its report beside it; refuse what won't fit.
 
-    `concurrency` (GCP, Azure) is how many requests an instance takes at once: its memory is
-    measured for them all.
+    `layers` (AWS only) puts the runtime in a Lambda layer zip even when one zip would upload
+    directly; without it, the split happens only when one zip would not. `concurrency` (GCP,
+    Azure) is how many requests an instance takes at once: its memory is measured for them all.
     """
     say = progress or (lambda _: None)
     if cloud not in LAYOUTS:
@@ -98,6 +111,8 @@ def package(
         raise PackagingError(
             "--concurrency is for gcp and azure: a Lambda instance takes one request at a time."
         )
+    if layers and cloud != "aws":
+        raise PackagingError(f"--layers is for AWS Lambda only; {cloud} has no layers.")
     layout, platform = LAYOUTS[cloud], limits.get_platform(cloud)
     checks = [check_python(platform, python), check_arch(platform, arch)]
     runtime = limits.require_runtime(cloud, python)
@@ -133,13 +148,29 @@ def package(
     name = _artifact_name(loaded, cloud, python, arch)
     say(f"writing {name} ({len(entries)} files, {megabytes(unzipped)} unzipped)")
     scratch = Path(tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=".partial")[1])
+    split_scratch, layer_scratch = scratch.with_suffix(".function"), scratch.with_suffix(".layer")
+    layer = None
     try:
         zipped_by_part = stage.write_zip(entries, scratch)
         upload, zip_checks = check_zipped(platform, scratch.stat().st_size)
-        proof = _prove(layout, scratch, target, loaded, cache, prove, say)
+        if cloud == "aws" and (layers or upload != "direct"):
+            say("splitting the runtime into a Lambda layer")
+            *halves, direct = _write_split(
+                platform, entries, split_scratch, layer_scratch, python, arch, required=layers
+            )
+            if layers or direct:
+                layer, zipped_by_part, upload, zip_checks = halves
+                os.replace(split_scratch, scratch)
+            else:
+                say("the function zip alone would still go through S3: one zip stays")
+        proof = _prove(layout, scratch, target, loaded, cache, prove, say, layer)
+        if layer is not None:
+            layer = dataclasses.replace(layer, path=out / f"{layer.name}.zip")
+            os.replace(layer_scratch, layer.path)
         os.replace(scratch, out / name)
     finally:
-        scratch.unlink(missing_ok=True)
+        for path in (scratch, split_scratch, layer_scratch):
+            path.unlink(missing_ok=True)
 
     final = out / name
     report = Report(
@@ -170,6 +201,7 @@ def package(
         downloaded=resolution.downloaded,
         proof=proof.as_dict(),
         bytecode=bytecode,
+        layer=_layer_record(layer),
     )
     report.write(final.with_suffix(".json"))
     return _artifact(report, final, final.with_suffix(".json"))
@@ -188,12 +220,74 @@ def read_artifact(path: Path) -> Artifact:
     zip_path = report_path.parent / report.file
     if not zip_path.is_file():
         raise PackagingError(f"{zip_path}, named by {report_path}, is missing; build it again.")
-    if sha256_file(zip_path) != report.sha256:
-        raise PackagingError(
-            f"{zip_path} has changed since it was packaged (its sha256 differs from "
-            f"{report_path.name}); build it again with `bertless package`."
-        )
+    zips = [(zip_path, report.sha256)]
+    if report.layer is not None:
+        zips.append((report_path.parent / report.layer["file"], report.layer["sha256"]))
+    for path_, sha256 in zips:
+        if not path_.is_file():
+            raise PackagingError(f"{path_}, named by {report_path}, is missing; build it again.")
+        if sha256_file(path_) != sha256:
+            raise PackagingError(
+                f"{path_} has changed since it was packaged (its sha256 differs from "
+                f"{report_path.name}); build it again with `bertless package`."
+            )
     return _artifact(report, zip_path, report_path)
+
+
+def _write_split(
+    platform: limits.Platform,
+    entries: list[stage.Entry],
+    function_path: Path,
+    layer_path: Path,
+    python: str,
+    arch: str,
+    required: bool,
+) -> tuple[LayerZip, dict[str, int], str, list[LimitCheck], bool]:
+    """Write the function zip at `function_path` and the layer zip at `layer_path`.
+
+    Returns the layer, zipped bytes by report group, the function zip's upload path, the
+    zipped-size checks of both zips, and whether both upload directly. bertless publishes a
+    layer from its bytes, never through S3: a layer too big for that is refused when `required`
+    (--layers), and otherwise leaves the one zip in place.
+    """
+    function_entries, layer_entries = split(entries)
+    zipped = stage.write_zip(function_entries, function_path)
+    zipped.update(stage.write_zip(layer_entries, layer_path))
+    upload, checks = check_zipped(platform, function_path.stat().st_size)
+    checks.append(_layer_count(platform))
+    layer = describe(layer_path, layer_entries, python, arch)
+    direct = limits.package_limits(platform.key).zip_direct_upload
+    assert direct is not None  # Lambda has one
+    name = "layer zipped size, direct upload"
+    try:
+        layer_check = check_size(platform, "zipped", layer.zipped_bytes, direct, name)
+    except LimitError as error:
+        if required:
+            raise
+        return layer, zipped, upload, [*checks, error.check], False
+    return layer, zipped, upload, [*checks, layer_check], upload == "direct"
+
+
+def _layer_count(platform: limits.Platform) -> LimitCheck:
+    """bertless attaches one layer; the platform's cap on layers per function, for the report."""
+    cap = platform.package.layers_per_function
+    assert cap is not None  # only AWS splits, and Lambda has layers
+    return LimitCheck(
+        "layers", 1, cap.value, "layers", classify(1, cap.value), cap.source, cap.read_on, cap.note
+    )
+
+
+def _layer_record(layer: LayerZip | None) -> dict[str, Any] | None:
+    """The report's record of the layer zip, which lies beside the function zip."""
+    if layer is None:
+        return None
+    return {
+        "name": layer.name,
+        "file": layer.path.name,
+        "sha256": layer.sha256,
+        "zipped_bytes": layer.zipped_bytes,
+        "unzipped_bytes": layer.unzipped_bytes,
+    }
 
 
 def _prove(
@@ -204,6 +298,7 @@ def _prove(
     cache: Path,
     wanted: bool,
     say: Say,
+    layer: LayerZip | None = None,
 ) -> Proof:
     if not wanted:
         return Proof("skipped", "not asked for (--no-proof)")
@@ -216,7 +311,10 @@ def _prove(
     installer = None
     if layout.site_packages is None:  # the platform installs requirements.txt; so does the proof
         installer = functools.partial(install, target=target, cache=cache)
-    return run_proof(layout.cloud, artifact, layout.entry_point, target.python, routes, installer)
+    layer_path = layer.path if layer is not None else None
+    return run_proof(
+        layout.cloud, artifact, layout.entry_point, target.python, routes, installer, layer_path
+    )
 
 
 def _routes(bundle: Bundle) -> list[tuple[str, str]]:
@@ -243,4 +341,18 @@ def _artifact(report: Report, path: Path, report_path: Path) -> Artifact:
         arch=report.arch,
         memory_mb=report.memory_mb,
         report_path=report_path,
+        layer=_read_layer(report, report_path),
+    )
+
+
+def _read_layer(report: Report, report_path: Path) -> LayerZip | None:
+    record = report.layer
+    if record is None:
+        return None
+    return LayerZip(
+        name=record["name"],
+        path=report_path.parent / record["file"],
+        sha256=record["sha256"],
+        zipped_bytes=record["zipped_bytes"],
+        unzipped_bytes=record["unzipped_bytes"],
     )

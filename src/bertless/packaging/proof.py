@@ -112,11 +112,14 @@ def prove(
     python: str,
     routes: Sequence[tuple[str, str]],
     install: Callable[[Path, Path], None] | None = None,
+    layer: Path | None = None,
 ) -> Proof:
     """Unzip `artifact`, answer each route in a clean interpreter; raise if any answer fails.
 
     `install(requirements_txt, folder)` puts the platform-installed packages into `folder` for
     clouds that install them at deploy (Google); it is None where the zip vendors everything.
+    `layer` is a Lambda layer zip: unzipped into its own `opt/` folder, whose `python/` comes on
+    `sys.path` after the function's folder, as Lambda puts /opt/python after /var/task.
     """
     interpreter = find_interpreter(python)
     if interpreter is None:
@@ -131,6 +134,13 @@ def prove(
         site_dirs = (
             [root / ".python_packages" / "lib" / "site-packages"] if cloud == "azure" else []
         )
+        shipped = [root]  # where the artifact's own .pyc sit
+        if layer is not None:
+            opt = Path(scratch) / "opt"
+            with zipfile.ZipFile(layer) as archive:
+                archive.extractall(opt)
+            site_dirs.append(opt / "python")
+            shipped.append(opt / "python")
         if install is not None:
             site_dirs.append(Path(scratch) / "installed")
             install(root / "requirements.txt", site_dirs[-1])
@@ -138,6 +148,7 @@ def prove(
             "cloud": cloud,
             "root": str(root),
             "site_dirs": [str(d) for d in site_dirs],
+            "shipped": [str(d) for d in shipped],
             "entry_point": entry_point,
             "requests": [[m, p, SAMPLES.get(p) if m == "POST" else None] for m, p in routes],
         }
