@@ -107,6 +107,24 @@ def test_inference_client_dimensions_are_refused_for_a_model_not_trained_for_the
     assert "not trained to be cut to 128" in raised.value.response.json()["error"]
 
 
+@pytest.mark.parametrize(
+    ("option", "words"),
+    [({"prompt_name": "query"}, "no named prompts"), ({"truncation_direction": "Left"}, "(Right)")],
+)
+def test_inference_client_options_a_bundle_cannot_follow_are_refused(embed_server, option, words):
+    with pytest.raises(HfHubHTTPError) as raised:
+        InferenceClient(base_url=embed_server).feature_extraction("hello", **option)
+    assert raised.value.response.status_code == 422
+    assert words in str(raised.value)  # what the user reads
+
+
+def test_inference_client_right_truncation_is_the_default(embed_server, minilm):
+    long = "word " * 400
+    client = InferenceClient(base_url=embed_server)
+    vectors = client.feature_extraction(long, truncate=True, truncation_direction="Right")
+    np.testing.assert_allclose(vectors, minilm.encode([long], truncate=True), atol=1e-6)
+
+
 # -- the OpenAI SDK ------------------------------------------------------------------------------
 
 

@@ -57,6 +57,30 @@ class EmbedRequest(_Body):
         None, description="Cut at the max length; default: auto_truncate."
     )
     dimensions: Dimensions | None = None
+    # TEI's options that huggingface_hub's feature_extraction sends when asked: refused with a
+    # sentence rather than ignored, so a client never gets vectors of something it did not ask.
+    prompt_name: None = Field(None, description="Always null: a bundle has no named prompts.")
+    truncation_direction: Literal["Right", "right"] | None = Field(
+        None, description="Long texts are cut at the end only."
+    )
+
+    @field_validator("prompt_name", mode="before")
+    @classmethod
+    def _no_prompts(cls, value: Any) -> Any:
+        if value is not None:
+            raise PydanticCustomError(
+                "no_prompts", "a bundle has no named prompts, put the prompt before the text"
+            )
+        return value
+
+    @field_validator("truncation_direction", mode="before")
+    @classmethod
+    def _right_only(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.lower() == "left":
+            raise PydanticCustomError(
+                "right_only", "long texts are cut at the end only (Right), not at the start"
+            )
+        return value
 
 
 Pair = Annotated[list[Text], Field(min_length=1, max_length=2)]
