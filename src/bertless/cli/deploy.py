@@ -109,6 +109,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         env="BERTLESS_BUCKET",
         help="S3 bucket for zips over the direct-upload limit",
     )
+    add(
+        aws,
+        "--snapstart",
+        env="BERTLESS_SNAPSTART",
+        action="store_true",
+        help="restore published versions from a snapshot (Python 3.12+)",
+    )
+    add(
+        aws,
+        "--provisioned",
+        env="BERTLESS_PROVISIONED",
+        type=int,
+        default=0,
+        help="environments kept initialised on alias live (default 0)",
+    )
     gcp = p.add_argument_group("gcp")
     add(gcp, "--project", env="BERTLESS_PROJECT", help="default: google.auth's project")
     azure = p.add_argument_group("azure")
@@ -222,7 +237,13 @@ def _deployer(args: argparse.Namespace) -> Deployer:
     if args.cloud == "aws":
         from bertless.deploy.aws import AwsDeployer, AwsOptions
 
-        return AwsDeployer(AwsOptions(role_arn=args.role_arn, bucket=args.bucket))
+        options = AwsOptions(
+            role_arn=args.role_arn,
+            bucket=args.bucket,
+            snapstart=args.snapstart,
+            provisioned=args.provisioned,
+        )
+        return AwsDeployer(options)
     if args.cloud == "gcp":
         from bertless.deploy.gcp import GcpDeployer, GcpOptions
 

@@ -9,7 +9,9 @@ The order is what keeps a deploy safe to repeat and to interrupt:
 2. create or update `$LATEST`, waiting with boto3's waiters until Lambda says it is ready;
 3. publish a version and only then move alias `live` to it, so a failed update leaves the old
    version serving;
-4. a Function URL on the alias: AWS_IAM unless `public`.
+4. a Function URL on the alias: AWS_IAM unless `public`;
+5. provisioned concurrency on the alias when asked (`--snapstart` is a function setting instead;
+   both in `deploy/aws_warm.py`).
 
 Lambda reports `CodeSha256` as base64 of the zip's sha256, so comparing it with the artifact's
 hash tells whether the code changed without downloading anything. Credentials come from the
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from bertless.deploy import aws_rollout as rollout
 from bertless.deploy import aws_steps as steps
+from bertless.deploy import aws_warm as warm
 from bertless.deploy.aws_steps import as_sentence as _as_sentence
 from bertless.deploy.aws_steps import step as _step
 from bertless.deploy.plan import DeployError, Plan, PreflightError, Result, Say, Target
@@ -46,10 +49,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class AwsOptions:
-    """AWS-only choices: an existing execution role, and the S3 bucket for large zips."""
+    """AWS-only choices: an existing execution role, the S3 bucket for large zips, and how to
+    keep the function warm (`deploy/aws_warm.py`): SnapStart, or N provisioned environments."""
 
     role_arn: str | None = None
     bucket: str | None = None
+    snapstart: bool = False
+    provisioned: int = 0
 
 
 def code_sha256(artifact: Artifact) -> str:
@@ -85,7 +91,7 @@ class AwsDeployer:
         self._clients = steps.Clients(session, region, target.endpoint_url)
         self._artifact = artifact
         self._name = target.name
-        self._settings = _settings(artifact, target, memory)
+        self._settings = _settings(artifact, target, memory) | warm.settings(self.options.snapstart)
         self._role_arn = self.options.role_arn
         self._s3: tuple[str, str] | None = None
         self._version: str | None = None
@@ -117,6 +123,8 @@ class AwsDeployer:
                     plan, self._clients, self._serves, target.canary, publish, published
                 )
             self._plan_url(plan, target, alias_exists=live is not None)
+            count = self.options.provisioned
+            warm.plan_provisioned(plan, self._clients, self._name, count, live is not None)
         return plan
 
     def finish(self, plan: Plan, target: Target, say: Say) -> Result:
@@ -356,6 +364,7 @@ def _preflight(
     """Every check that needs no request: name, region, artifact, size, credentials."""
     check_name("aws", target.name)
     memory = check_artifact(artifact, "aws", target.memory_mb)
+    warm.check(artifact, options.snapstart, options.provisioned)
     region = target.region or session.region_name
     if not region:
         raise PreflightError("no AWS region: pass --region or set AWS_REGION")
@@ -404,6 +413,7 @@ def _drift(current: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
     have = dict(current)
     have["Environment"] = {"Variables": current.get("Environment", {}).get("Variables", {})}
     have["Layers"] = [layer["Arn"] for layer in current.get("Layers", [])]
+    have["SnapStart"] = warm.snapstart_as_set(current)
     return [key for key, value in wanted.items() if have.get(key) != value]
 
 
