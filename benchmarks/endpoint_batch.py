@@ -42,7 +42,11 @@ from bertless.batch.client import Options
 from bertless.batch.endpoint import EndpointSummary, score_endpoint
 from bertless.core.predictor import available_cpus
 from bertless.local.server import local_server
+from bertless.platforms.limits import get_platform
 
+SEED_TEXTS = 95_000_000  # Ganiev et al. 2021: 95 million paragraphs in 96 hours
+LAMBDA_MB = 1769  # one full vCPU (platforms/aws.py), about one core of this machine
+LAMBDA_CONCURRENCY = 1000
 ISSUE_FAULTS = Faults(throttle=0.10, unavailable=0.02, reset=0.01, slow=0.05, slow_seconds=0.2)
 
 
@@ -95,12 +99,14 @@ def on_the_server(bundle: Path, data: Path, scratch: Path, sweep: list[int]) -> 
     print(f"\n1-2. bertless serve, 2 workers, {available_cpus()} cores")
     with measured_server(bundle) as (url, timed):
         run(url, data, scratch, "warm-up", Options(concurrency=2))
-        rates = {}
+        rates, seconds_a_request = {}, 0.0
         for n in sweep:
             summary, cpu = timed(
                 lambda n=n: run(url, data, scratch, f"f{n}", Options(concurrency=n))
             )
             rates[n] = row(f"fixed {n}", summary, cpu)["rate"]
+            if n == 1:
+                seconds_a_request = summary.seconds / summary.requests
         summary, cpu = timed(lambda: run(url, data, scratch, "auto", Options()))
         adaptive = row("adaptive", summary, cpu)["rate"]
         with fault_proxy(url, ISSUE_FAULTS) as (faulty, _):
@@ -111,6 +117,24 @@ def on_the_server(bundle: Path, data: Path, scratch: Path, sweep: list[int]) -> 
         f"adaptive / best fixed ({best}): {adaptive / rates[best]:.2f}   "
         f"adaptive / fixed 1: {adaptive / rates[1]:.2f}   "
         f"faulty / fault-free adaptive: {faulted / adaptive:.2f}"
+    )
+    on_paper(seconds_a_request, 32)
+
+
+def on_paper(seconds: float, texts_per_request: int) -> None:
+    """The seed's 95 million texts on Lambda at 1,000 instances, from one request's duration
+    here at concurrency 1 (one request on one server worker, about one core: Lambda at 1,769 MB
+    has one vCPU). Memory-seconds at the platform data's price, plus the request charge."""
+    pricing = get_platform("aws").pricing
+    requests = SEED_TEXTS / texts_per_request
+    hours = requests * seconds / LAMBDA_CONCURRENCY / 3600
+    gb_seconds = requests * seconds * LAMBDA_MB / 1024
+    usd = gb_seconds * pricing.per_gb_second.value
+    usd += requests / 1e6 * pricing.per_million_requests.value
+    print(
+        f"on paper: {SEED_TEXTS:,} texts, {texts_per_request} a request, {seconds * 1e3:.0f} ms a "
+        f"request: {hours:.1f} h at {LAMBDA_CONCURRENCY} Lambda instances of {LAMBDA_MB} MB, "
+        f"about ${usd:,.0f} (seed: 96 h)"
     )
 
 

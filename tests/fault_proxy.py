@@ -72,6 +72,8 @@ class FaultProxy:
         self.upstream = "http://stand-in" if self.stand_in else str(upstream).rstrip("/")
         self.faults = faults
         self.in_flight = 0
+        self.peak_in_flight = 0  # POSTs passed on at once, at most
+        self.last_headers: dict[str, str] = {}  # of the last POST, to check what clients sign
         self.counts: Counter[str] = Counter()
         self._rng = random.Random(faults.seed)
         self._lock = threading.Lock()
@@ -102,6 +104,8 @@ class FaultProxy:
                         break
                     method, path, headers, body = request
                     fate = self.fate(body) if method == "POST" else "pass"
+                    if method == "POST":
+                        self.last_headers = headers
                     cap = self.faults.cap
                     if method == "POST" and cap is not None and self.in_flight >= cap:
                         fate = "over cap"
@@ -119,6 +123,7 @@ class FaultProxy:
                         await self._stand_in(writer, method, body)
                     else:
                         self.in_flight += method == "POST"
+                        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
                         try:
                             response = await upstream.request(
                                 method, path, content=body, headers=_forwarded(headers)

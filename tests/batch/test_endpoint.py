@@ -253,3 +253,47 @@ def test_adaptive_concurrency_settles_under_a_throttling_cap(tmp_path):
     assert result["id"] == list(range(3000)) and result["error"] == [None] * 3000
     assert proxy.counts["over cap"] == summary.retries["throttled (429)"] > 0
     assert summary.mean_concurrency >= 8 and summary.peak_concurrency >= 16
+
+
+def test_sigv4_signs_every_request_for_lambda(server, corpus, tmp_path, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDSTANDIN")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-a-secret")
+    data = tmp_path / "few.parquet"
+    pq.write_table(pq.read_table(corpus).slice(0, 10), data)
+    with fault_proxy(server, Faults()) as (url, proxy):
+        options = Options(sigv4_region="eu-west-1")
+        summary = score_endpoint(url, data, tmp_path / "out.parquet", options=options)
+    assert summary.errors == 0
+    signed = proxy.last_headers["authorization"]
+    assert signed.startswith("AWS4-HMAC-SHA256 Credential=AKIDSTANDIN/")
+    assert "/eu-west-1/lambda/aws4_request" in signed and "x-amz-date" in proxy.last_headers
+
+
+@pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning")
+def test_spark_partitions_share_the_concurrency_budget(server, corpus, reference):
+    from bertless.batch.spark import score, session
+
+    spark = session("local[2]")
+    spark.sparkContext.setLogLevel("ERROR")
+    n = 300
+    frame = spark.read.parquet(str(corpus)).limit(n).repartition(3)
+    with fault_proxy(server, ISSUE_FAULTS) as (url, proxy):
+        budget = Options(concurrency=3, backoff_base=0.01, backoff_cap=0.5)
+        rows = score(frame, url=url, options=budget).orderBy("id").collect()
+    assert [row["id"] for row in rows] == list(range(n))
+    assert [row["error"] for row in rows] == [None] * n
+    np.testing.assert_allclose([row["embedding"] for row in rows], reference[:n], atol=1e-5)
+    assert 1 <= proxy.peak_in_flight <= 3  # one each; unshared, each partition could send 3
+
+
+def test_requests_fit_lambdas_six_megabytes_each_way():
+    from bertless.batch.client import Client, Info
+    from bertless.batch.endpoint import _groups
+
+    client = Client("http://unused", Options(texts_per_request=100_000), http=None)
+    client.info = Info("feature-extraction", [], 384, 100_000, 100 * 2**20, "x", False)
+    # An answer of 384 floats a text, 24 bytes a float at most, within 3/4 of 6 MiB: 512 texts.
+    assert client.texts_per_request() == 6 * 2**20 * 3 // 4 // (384 * 24) == 512
+    texts = ["x" * 100_000] * 100  # 100 KB each: 47 fit in 3/4 of 6 MiB
+    groups = list(_groups(texts, 512, client.payload_limit()))
+    assert [b - a for a, b in groups] == [47, 47, 6]

@@ -43,10 +43,9 @@ RETRY = {500: "server error (500)", 408: "request timeout (408)"}
 ABOUT_THE_TEXTS = {413, 422}
 PAYLOAD_BYTES = min(platform.request_bytes.value for platform in PLATFORMS.values())
 """The smallest request any platform takes (Lambda's 6 MB), so one setting fits every cloud."""
-
-
-PAYLOAD_BYTES = min(platform.request_bytes.value for platform in PLATFORMS.values())
-"""The smallest request any platform takes (Lambda's 6 MB), so one setting fits every cloud."""
+RESPONSE_BYTES = min(p.response_bytes.value for p in PLATFORMS.values() if p.response_bytes)
+"""The smallest answer any platform returns (Lambda's 6 MB)."""
+BYTES_A_NUMBER = 24  # a float32 as JSON: "-0.012929881922900677, " at most
 
 Scored = tuple["list[float] | None", "str | None"]
 """An input's scores (label order for a classifier), or why it has none."""
@@ -69,6 +68,7 @@ class Options:
     max_retry_after: float = 60.0
     timeout: float = 60.0
     api_key: str | None = None
+    sigv4_region: str | None = None  # sign with AWS SigV4 (an AWS_IAM Function URL)
     seed: int | None = None
 
 
@@ -99,6 +99,39 @@ class _Outcome:
     retried: bool = False
 
 
+class SigV4(httpx.Auth):
+    """Every request signed with AWS Signature Version 4 for the `lambda` service, as a Function
+    URL with AWS_IAM auth requires, with the credentials botocore finds (profile, environment,
+    role). A retry is signed afresh, so its signature never outlives its five minutes."""
+
+    requires_request_body = True
+
+    def __init__(self, region: str) -> None:
+        import botocore.session
+        from botocore.auth import SigV4Auth
+
+        credentials = botocore.session.get_session().get_credentials()
+        if credentials is None:
+            raise EndpointError(
+                "--sigv4 needs AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY."
+            )
+        self.signer = SigV4Auth(credentials, "lambda", region)
+
+    def auth_flow(self, request: httpx.Request):
+        from botocore.awsrequest import AWSRequest
+
+        signed = AWSRequest(
+            method=request.method,
+            url=str(request.url),
+            data=request.content,
+            headers={"Content-Type": request.headers.get("Content-Type", "application/json")},
+        )
+        self.signer.add_auth(signed)
+        request.headers.update(dict(signed.headers.items()))
+        yield request
+
+
 class Client:
     """One endpoint, its `/info`, and every request made to it in a run, counted by outcome."""
 
@@ -119,10 +152,11 @@ class Client:
 
     @classmethod
     def session(cls, options: Options) -> httpx.AsyncClient:
-        """The kept-alive connection pool a run sends through, with the API key if there is one."""
+        """The kept-alive connection pool a run sends through, authenticated as asked."""
         headers = {"Authorization": f"Bearer {options.api_key}"} if options.api_key else {}
+        auth = SigV4(options.sigv4_region) if options.sigv4_region else None
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-        return httpx.AsyncClient(headers=headers, limits=limits, timeout=options.timeout)
+        return httpx.AsyncClient(headers=headers, auth=auth, limits=limits, timeout=options.timeout)
 
     async def read_info(self) -> Info:
         """Ask the endpoint what it serves; `self.info` keeps the answer."""
@@ -150,7 +184,10 @@ class Client:
         return self.info
 
     def texts_per_request(self) -> int:
-        return max(1, min(self.options.texts_per_request, self.info.max_batch))
+        """The texts asked for, at most the endpoint's max batch and what fits in one answer."""
+        width = self.info.dimension or max(1, len(self.info.labels)) * 2  # label and score
+        fits = RESPONSE_BYTES * 3 // 4 // (width * BYTES_A_NUMBER)
+        return max(1, min(self.options.texts_per_request, self.info.max_batch, fits))
 
     def payload_limit(self) -> int:
         return min(self.info.max_body_bytes, PAYLOAD_BYTES)

@@ -158,28 +158,7 @@ class _Run:
             yield _result(await finished.get())
 
     async def _chunk(self, chunk: Chunk, parts: Path) -> tuple[int, int, int]:
-        paired = chunk.pairs is not None
-        problems = [
-            row_problem(text, chunk.pairs[i] if paired else None, paired=paired)
-            for i, text in enumerate(chunk.texts)
-        ]
-        good = [i for i, problem in enumerate(problems) if problem is None]
-        inputs = [[chunk.texts[i], chunk.pairs[i]] if paired else chunk.texts[i] for i in good]
-        client = self.client
-        groups = list(_groups(inputs, client.texts_per_request(), client.payload_limit()))
-        answers = await asyncio.gather(*(client.score(inputs[a:b]) for a, b in groups))
-        values, scored = [], []
-        for (start, _), answer in zip(groups, answers, strict=True):
-            for offset, (value, error) in enumerate(answer):
-                position = good[start + offset]
-                if error is None:
-                    values.append(value)
-                    scored.append(position)
-                else:
-                    problems[position] = error
-        width = _width(client.info, values)
-        matrix = np.asarray(values, dtype=np.float32).reshape(len(values), width)
-        results = result_columns(client.info, len(chunk.texts), scored, matrix, problems)
+        results = await score_texts(self.client, chunk.texts, chunk.pairs)
         table = pa.Table.from_arrays(
             [chunk.ids, *results.columns], names=[self.id_column, *results.column_names]
         )
@@ -201,6 +180,53 @@ class _Run:
             "chunk_rows": chunk_rows,
             "truncate": self.truncate,
         }
+
+
+async def score_texts(client: Client, texts: list, pairs: list | None = None) -> pa.Table:
+    """The result columns for these rows, as the local engine's `score_rows` gives them."""
+    paired = pairs is not None
+    problems = [
+        row_problem(text, pairs[i] if paired else None, paired=paired)
+        for i, text in enumerate(texts)
+    ]
+    good = [i for i, problem in enumerate(problems) if problem is None]
+    inputs = [[texts[i], pairs[i]] if paired else texts[i] for i in good]
+    groups = list(_groups(inputs, client.texts_per_request(), client.payload_limit()))
+    answers = await asyncio.gather(*(client.score(inputs[a:b]) for a, b in groups))
+    values, scored = [], []
+    for (start, _), answer in zip(groups, answers, strict=True):
+        for offset, (value, error) in enumerate(answer):
+            position = good[start + offset]
+            if error is None:
+                values.append(value)
+                scored.append(position)
+            else:
+                problems[position] = error
+    width = _width(client.info, values)
+    matrix = np.asarray(values, dtype=np.float32).reshape(len(values), width)
+    return result_columns(client.info, len(texts), scored, matrix, problems)
+
+
+class BlockingClient:
+    """A `Client` on its own event loop, for callers that are not async (Spark's Python workers).
+
+    One per partition: its connections and its limiter last from one batch to the next.
+    """
+
+    def __init__(self, url: str, options: Options, truncate: bool | None = None) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.http = Client.session(options)
+        self.client = Client(url, options, self.http)
+        self.client.truncate = truncate
+        self.info = self.loop.run_until_complete(self.client.read_info())
+
+    def score(self, texts: list, pairs: list | None = None) -> pa.Table:
+        """The result columns for these rows (see `score_texts`)."""
+        return self.loop.run_until_complete(score_texts(self.client, texts, pairs))
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.http.aclose())
+        self.loop.close()
 
 
 # -- helpers ---------------------------------------------------------------------------------

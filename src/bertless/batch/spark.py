@@ -1,4 +1,5 @@
-"""Scoring a Spark DataFrame on the executors: `mapInPandas` over Arrow batches, no service hop.
+"""Scoring a Spark DataFrame on the executors: `mapInPandas` over Arrow batches, no service hop;
+or, with `url`, through a deployed endpoint from the executors.
 
 The driver checks the bundle once. On a cluster it ships the bundle to every executor once, as
 a zip archive that Spark unpacks there (`addArchive`, or `addArtifacts` on Spark Connect); on a
@@ -8,6 +9,11 @@ every later batch and task (Spark reuses Python workers), so no batch ever pays 
 
 Each worker's onnxruntime session gets `spark.task.cpus` threads: Spark already runs one task
 per core, and more threads per task would only contend.
+
+With `url` instead of a bundle, each partition drives the endpoint with its own client
+(`endpoint.BlockingClient`: kept-alive connections, adaptive concurrency, retries) within an
+equal share of the concurrency budget, so the executors together never ask for more than it:
+the seed paper's set-up, a Spark job calling a BERT service, with its client fixed.
 """
 
 from __future__ import annotations
@@ -25,14 +31,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bertless.batch.io import format_of
-from bertless.batch.scoring import ERROR_COLUMN, Summary, result_schema, score_rows
-from bertless.core.bundle import Bundle, Manifest, load_bundle, read_manifest
+from bertless.batch.scoring import ERROR_COLUMN, Shape, Summary, result_schema, score_rows
+from bertless.core.bundle import Bundle, load_bundle, read_manifest
 from bertless.core.errors import InputError
 from bertless.core.predictor import Predictor
 
 if TYPE_CHECKING:
     import pandas as pd
     from pyspark.sql import DataFrame, SparkSession
+
+    from bertless.batch.client import Options
 
 # pyspark 4.x warns at every pandas conversion that pandas 3 is "not yet fully supported"; the
 # conversions used here (strings, floats, float arrays) are tested against pandas 3.
@@ -43,6 +51,17 @@ warnings.filterwarnings(
 SPARK_FORMATS = {"parquet": "parquet", "jsonl": "json", "csv": "csv"}
 
 _predictors: dict[tuple[str, int], Predictor] = {}  # on the executors: one per worker process
+
+
+@dataclass(frozen=True)
+class _Remote:
+    """What every partition needs to drive the endpoint with its share of the concurrency."""
+
+    url: str
+    options: Options
+    text_column: str
+    pair_column: str | None
+    truncate: bool | None
 
 
 @dataclass(frozen=True)
@@ -59,29 +78,31 @@ class _Spec:
 
 def score(
     df: DataFrame,
-    bundle: str | Path,
+    bundle: str | Path | None = None,
     text_col: str = "text",
     pair_col: str | None = None,
     batch_size: int = 32,
     truncate: bool | None = None,
     ship: bool | None = None,
+    *,
+    url: str | None = None,
+    options: Options | None = None,
 ) -> DataFrame:
     """`df` with the result columns added: `embedding`, or `label`, `score`, `scores`; `error`.
 
     A row that cannot be scored (null, not a string, empty, too long) gets `error` and nulls,
     and the rows beside it are scored. `ship` sends the bundle to the executors as an archive;
-    by default it does unless the master is local.
+    by default it does unless the master is local. With `url` (and no bundle) the endpoint
+    there scores, driven as `options` say, their concurrency shared among the partitions.
     """
     from pyspark.sql.types import StructType
 
+    if (bundle is None) == (url is None):
+        raise InputError("score needs a bundle or an endpoint url: give exactly one of them.")
+    _check_columns(df, text_col, pair_col)
+    if url is not None:
+        return _score_remotely(df, url, options or _default_options(), text_col, pair_col, truncate)
     checked = load_bundle(bundle)
-    for param, column in (("text_col", text_col), ("pair_col", pair_col)):
-        if column is not None and column not in df.columns:
-            flag = "--" + param.replace("_col", "-column")
-            raise InputError(
-                f"the DataFrame has no column {column!r} (it has {', '.join(df.columns)}): "
-                f"pass the right name as {param} ({flag} on the command line)."
-            )
     added = _spark_fields(checked.manifest)
     clash = [field.name for field in added if field.name in df.columns]
     if clash:
@@ -102,6 +123,57 @@ def score(
     )
     schema = StructType([*df.schema.fields, *added])
     return df.mapInPandas(functools.partial(_score_batches, spec), schema)
+
+
+def _check_columns(df: DataFrame, text_col: str, pair_col: str | None) -> None:
+    for param, column in (("text_col", text_col), ("pair_col", pair_col)):
+        if column is not None and column not in df.columns:
+            flag = "--" + param.replace("_col", "-column")
+            raise InputError(
+                f"the DataFrame has no column {column!r} (it has {', '.join(df.columns)}): "
+                f"pass the right name as {param} ({flag} on the command line)."
+            )
+
+
+def _score_remotely(
+    df: DataFrame,
+    url: str,
+    options: Options,
+    text_col: str,
+    pair_col: str | None,
+    truncate: bool | None,
+) -> DataFrame:
+    """`score` through an endpoint: its /info read once here, then one client per partition."""
+    import dataclasses
+
+    from pyspark.sql.types import StructType
+
+    from bertless.batch.endpoint import BlockingClient
+
+    probe = BlockingClient(url, options)
+    try:
+        info = probe.info
+    finally:
+        probe.close()
+    try:
+        partitions = df.rdd.getNumPartitions()
+    except Exception:  # Spark Connect has no RDDs; one share then is the whole budget
+        partitions = 1
+    budget = options.concurrency or options.max_concurrency
+    share = max(1, budget // partitions)
+    if options.concurrency:
+        options = dataclasses.replace(options, concurrency=share, max_concurrency=share)
+    else:
+        options = dataclasses.replace(options, max_concurrency=share)
+    remote = _Remote(url, options, text_col, pair_col, truncate)
+    schema = StructType([*df.schema.fields, *_spark_fields(info)])
+    return df.mapInPandas(functools.partial(_score_remote_batches, remote), schema)
+
+
+def _default_options() -> Options:
+    from bertless.batch.client import Options
+
+    return Options()
 
 
 def session(master: str = "local[*]") -> SparkSession:
@@ -176,6 +248,23 @@ def _score_batches(spec: _Spec, batches: Iterator[pd.DataFrame]) -> Iterator[pd.
         yield batch.assign(**{name: scored[name] for name in results.column_names})
 
 
+def _score_remote_batches(
+    remote: _Remote, batches: Iterator[pd.DataFrame]
+) -> Iterator[pd.DataFrame]:
+    from bertless.batch.endpoint import BlockingClient
+
+    client = BlockingClient(remote.url, remote.options, remote.truncate)
+    try:
+        for batch in batches:
+            texts = _values(batch[remote.text_column])
+            pairs = _values(batch[remote.pair_column]) if remote.pair_column else None
+            scored = client.score(texts, pairs).to_pandas()
+            scored.index = batch.index
+            yield batch.assign(**{name: scored[name] for name in scored.columns})
+    finally:
+        client.close()
+
+
 def _predictor(spec: _Spec) -> Predictor:
     """The worker's one Predictor for this bundle, loaded on its first batch."""
     from pyspark import SparkFiles, TaskContext
@@ -197,7 +286,7 @@ def _values(column: pd.Series) -> list[object]:
 # -- on the driver ---------------------------------------------------------------------------
 
 
-def _spark_fields(manifest: Manifest) -> list:
+def _spark_fields(manifest: Shape) -> list:
     """The result columns as Spark types: Arrow's fixed-size lists become arrays."""
     from pyspark.sql.types import ArrayType, FloatType, StringType, StructField
 

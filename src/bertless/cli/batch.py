@@ -116,6 +116,13 @@ def _add_endpoint_flags(p: argparse.ArgumentParser) -> None:
     add(g, "--api-key", env="BERTLESS_API_KEY", help="sent as Authorization: Bearer")
     add(
         g,
+        "--sigv4",
+        env="BERTLESS_SIGV4",
+        metavar="REGION",
+        help="sign requests with AWS SigV4 (an AWS_IAM Function URL)",
+    )
+    add(
+        g,
         "--concurrency",
         env="BERTLESS_BATCH_CONCURRENCY",
         type=_concurrency,
@@ -291,6 +298,7 @@ def _endpoint(args: argparse.Namespace) -> Summary:
         texts_per_request=args.texts_per_request,
         retries=args.retries,
         api_key=args.api_key,
+        sigv4_region=args.sigv4,
     )
     with _progress() as progress:
         return score_endpoint(
