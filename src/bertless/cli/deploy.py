@@ -149,6 +149,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default="bertless-deployments",
         help="the blob container of Linux Consumption packages (default bertless-deployments)",
     )
+    add(
+        azure,
+        "--always-ready",
+        env="BERTLESS_ALWAYS_READY",
+        type=int,
+        help="Flex: HTTP instances kept running (default: as the app has it)",
+    )
+    add(
+        azure,
+        "--instance-memory",
+        env="BERTLESS_INSTANCE_MEMORY",
+        type=int,
+        help="Flex: instance size in MB, 512, 2048 or 4096 (default: as the app has it)",
+    )
+    add(
+        azure,
+        "--concurrency",
+        env="BERTLESS_INSTANCE_CONCURRENCY",
+        dest="instance_concurrency",
+        type=int,
+        help="Flex: HTTP requests one instance takes at once (default: as the app has it)",
+    )
     p.set_defaults(run=run)
 
 
@@ -256,6 +278,9 @@ def _deployer(args: argparse.Namespace) -> Deployer:
             resource_group=args.resource_group,
             storage_account=args.storage_account,
             container=args.container,
+            always_ready=args.always_ready,
+            instance_memory_mb=args.instance_memory,
+            concurrency=args.instance_concurrency,
         )
     )
 

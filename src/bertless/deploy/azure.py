@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from bertless.deploy import azure_blob, azure_flex
 from bertless.deploy.azure_app import ARM, ARM_SCOPE, PUBLIC_SETTING, WEB_API, App, AzureOptions
+from bertless.deploy.azure_scale import FlexScale
 from bertless.deploy.plan import DeployError, Plan, PreflightError, Result, Say, Target
 from bertless.deploy.preflight import check_artifact, check_name, check_region, smoke
 from bertless.deploy.rest import RestClient
@@ -57,6 +58,10 @@ class AzureDeployer:
     def plan(self, artifact: Artifact, target: Target, say: Say) -> Plan:
         """The steps from the app as it is to the one `artifact` and `target` ask for."""
         region = _preflight(artifact, target, self.options)
+        scale = FlexScale(
+            self.options.always_ready, self.options.instance_memory_mb, self.options.concurrency
+        )
+        scale.check()
         credential = self.credentials or _default_credential()
         arm = _arm_client(credential, target.endpoint_url)
         site_id = (
@@ -71,6 +76,7 @@ class AzureDeployer:
 
         plan = Plan("azure", target.name, names.azure_region(site["location"]))
         wanted = {**target.environment, PUBLIC_SETTING: "1" if target.public else "0"}
+        scale.plan(plan, self.app)
         if self.app.flex:
             azure_flex.FlexPublish(self.app, artifact, say).plan(plan, wanted)
         else:
@@ -85,7 +91,7 @@ class AzureDeployer:
         result = Result(plan, app.url, auth="anonymous" if target.public else "function key")
         if target.memory_mb is not None:
             where = (
-                "the Flex app's own functionAppConfig.scaleAndConcurrency.instanceMemoryMB sets it"
+                "a Flex app's instance size is set by --instance-memory"
                 if app.flex
                 else "Linux Consumption instances have fixed memory"
             )

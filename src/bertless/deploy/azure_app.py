@@ -23,12 +23,16 @@ PUBLIC_SETTING = "BERTLESS_PUBLIC"  # bertless.adapters.azure: "1" means auth le
 
 @dataclass(frozen=True)
 class AzureOptions:
-    """Where the app and the Linux Consumption package live (in the app's resource group)."""
+    """Where the app and the Linux Consumption package live (in the app's resource group), and
+    the Flex app's scale settings to set (None: as they are; see azure_scale)."""
 
     subscription: str | None = None
     resource_group: str | None = None
     storage_account: str | None = None
     container: str = CONTAINER
+    always_ready: int | None = None
+    instance_memory_mb: int | None = None
+    concurrency: int | None = None
 
 
 @dataclass
