@@ -17,9 +17,11 @@ LOG_COLUMNS = 160
 
 
 def widen_for_logs(
-    environ: MutableMapping[str, str] = os.environ, stream: TextIO = sys.stdout
+    environ: MutableMapping[str, str] = os.environ, stream: TextIO | None = None
 ) -> None:
-    """COLUMNS=LOG_COLUMNS when `stream` is not a terminal and COLUMNS is not set."""
+    """COLUMNS=LOG_COLUMNS when `stream` (default: the sys.stdout of the moment) is not a
+    terminal and COLUMNS is not set."""
+    stream = sys.stdout if stream is None else stream
     if not stream.isatty() and not environ.get("COLUMNS", "").strip():
         environ["COLUMNS"] = str(LOG_COLUMNS)
 
