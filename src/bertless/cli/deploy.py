@@ -126,6 +126,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     gcp = p.add_argument_group("gcp")
     add(gcp, "--project", env="BERTLESS_PROJECT", help="default: google.auth's project")
+    add(
+        gcp,
+        "--min-instances",
+        env="BERTLESS_MIN_INSTANCES",
+        type=int,
+        help="instances kept warm (default: as the function has it)",
+    )
+    add(
+        gcp,
+        "--max-instances",
+        env="BERTLESS_MAX_INSTANCES",
+        type=int,
+        help="most instances (default: as the function has it)",
+    )
+    add(
+        gcp,
+        "--cpu",
+        env="BERTLESS_CPU",
+        help="vCPUs per instance, like 1 (default: what the memory gets)",
+    )
     azure = p.add_argument_group("azure")
     add(
         azure,
@@ -169,7 +189,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         env="BERTLESS_INSTANCE_CONCURRENCY",
         dest="instance_concurrency",
         type=int,
-        help="Flex: HTTP requests one instance takes at once (default: as the app has it)",
+        help="GCP and Azure Flex: HTTP requests one instance takes at once (GCP: above 1 needs "
+        "--cpu 1; default: as the function has it)",
     )
     p.set_defaults(run=run)
 
@@ -269,7 +290,14 @@ def _deployer(args: argparse.Namespace) -> Deployer:
     if args.cloud == "gcp":
         from bertless.deploy.gcp import GcpDeployer, GcpOptions
 
-        return GcpDeployer(GcpOptions(project=args.project))
+        options = GcpOptions(
+            project=args.project,
+            min_instances=args.min_instances,
+            max_instances=args.max_instances,
+            concurrency=args.instance_concurrency,
+            cpu=args.cpu,
+        )
+        return GcpDeployer(options)
     from bertless.deploy.azure import AzureDeployer, AzureOptions
 
     return AzureDeployer(

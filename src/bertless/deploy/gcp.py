@@ -44,9 +44,15 @@ UPLOAD = "to a signed generateUploadUrl"
 
 @dataclass(frozen=True)
 class GcpOptions:
-    """GCP-only choices: the project (default: the one google.auth.default() reports)."""
+    """GCP-only choices: the project (default: the one google.auth.default() reports), and the
+    scale settings of the function's service (None: as Google has them; see
+    gcp_function.scale_fields)."""
 
     project: str | None = None
+    min_instances: int | None = None
+    max_instances: int | None = None
+    concurrency: int | None = None
+    cpu: str | None = None
 
 
 class GcpDeployer:
@@ -78,11 +84,15 @@ class GcpDeployer:
     def plan(self, artifact: Artifact, target: Target, say: Say) -> Plan:
         """The steps from the function as it is to the one `artifact` and `target` ask for."""
         region, memory = _preflight(artifact, target)
+        o = self.options
+        scale = gcp_function.scale_fields(
+            memory, o.min_instances, o.max_instances, o.concurrency, o.cpu
+        )
         self.credentials, project = _credentials(self.credentials, self.options)
         self.api = _client(self.credentials, target.endpoint_url)
         self.artifact, self.say = artifact, say
         self.name = f"projects/{project}/locations/{region}/functions/{target.name}"
-        self.wanted = gcp_function.wanted(artifact, target, memory, self.name)
+        self.wanted = gcp_function.wanted(artifact, target, memory, self.name, scale)
         plan = Plan("gcp", target.name, region)
 
         say("reading the function")
@@ -168,7 +178,7 @@ class GcpDeployer:
         self._wait(self.api.post(url, self.wanted))
 
     def _update(self) -> None:
-        url = f"{FUNCTIONS_API}/v2/{self.name}?updateMask={gcp_function.UPDATE_MASK}"
+        url = f"{FUNCTIONS_API}/v2/{self.name}?updateMask={gcp_function.update_mask(self.wanted)}"
         self._wait(self.api.patch(url, self.wanted))
 
     def _wait(self, operation: dict[str, Any]) -> None:
