@@ -186,3 +186,15 @@ def test_a_canary_deploy_to_azure_is_refused_before_any_request(artifacts, deplo
 def test_the_cli_refuses_a_canary_of_100_percent(artifacts, deploy_cli, aws_env):
     with pytest.raises(PreflightError, match="between 0 and 100"):
         deploy_cli(artifacts("aws"), ["aws", "x", "--name", "all", "--canary", "100"])
+
+
+def test_a_plain_deploy_of_the_serving_artifact_during_a_canary_removes_the_canary(
+    artifacts, moto_endpoint, awslambda
+):
+    canary(artifacts, moto_endpoint, "withdrawn", percent=10)
+
+    result = deploy_aws(artifacts("aws", b"v1"), target("withdrawn", moto_endpoint))
+
+    assert routing(awslambda, "withdrawn") == ("1", {})
+    assert versions(awslambda, "withdrawn") == ["1", "2"]
+    assert "canary version 2 gets none" in [step.detail for step in result.plan.steps][-2]

@@ -253,8 +253,8 @@ class AwsDeployer:
         The alias is compared, not `$LATEST`: a deploy that stopped after updating `$LATEST`
         left the alias on the old version, and the next deploy must still publish and move it.
         """
-        if live is not None and self._serves(live):
-            plan.unchanged(f"alias {LAMBDA_ALIAS}", f"version {live['Version']}")
+        if live is not None and self._serves(live):  # unchanged, unless a canary is left
+            rollout.plan_serving(plan, self._clients, self._name, live["Version"])
             return
         plan.add("create", "version", "published from $LATEST", run=_step(self._publish))
         move = _step(self._point_alias, live["Version"] if live else None)

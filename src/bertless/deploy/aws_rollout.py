@@ -132,6 +132,19 @@ class AwsRollout:
         return plan
 
 
+def plan_serving(plan: Plan, clients: Clients, name: str, version: str) -> None:
+    """A plain deploy of what alias `live`'s own version already runs: nothing to do, unless a
+    canary still takes a share; a plain deploy means all traffic, so the canary's weight goes."""
+    state = read_alias(clients, name)
+    what = f"alias {LAMBDA_ALIAS}"
+    if state is None or state.canary is None:
+        plan.unchanged(what, f"version {version}")
+        return
+    detail = f"canary version {state.canary} gets none; version {state.version} all"
+    run = step(route, clients, name, state.version, None, 0.0, state.previous)
+    plan.add("update", what, detail, run=run)
+
+
 def plan_canary(
     plan: Plan,
     clients: Clients,
