@@ -19,11 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from bertless.core import observe, schemas
+from bertless.core import observe, options, schemas
 from bertless.core.batcher import Batcher
-from bertless.core.bundle import Manifest
 from bertless.core.config import Config
-from bertless.core.errors import BertlessError, BundleError, InputError, TooManyInputsError
+from bertless.core.errors import BertlessError, BundleError, TooManyInputsError
 from bertless.core.http import (
     JSON,
     HttpError,
@@ -76,6 +75,7 @@ class Service:
                 merge=config.batching,
             )
             predictor.runner = self.batcher.run
+        sizes = options.dimension_sizes(predictor.manifest) if predictor else None
         self._openapi = dumps(
             openapi_document(
                 [
@@ -87,7 +87,7 @@ class Service:
                 {
                     "inputs": config.max_batch_size,
                     "text": config.max_body_bytes,
-                    "dimensions": _sizes(predictor.manifest) if predictor else None,
+                    "dimensions": sizes,
                 },
             )
         )
@@ -270,35 +270,21 @@ class Service:
         observe.counted(len(items), sum(forward.token_counts))
         return forward.values
 
-    def _dimensions(self, vectors: np.ndarray, wanted: int | None, normalize: bool) -> np.ndarray:
-        """VECTORS cut to their first WANTED values and renormalized, as OpenAI's Matryoshka
-        models do, when the bundle says the model was trained for it; refused otherwise,
-        because the first values of an ordinary embedding are not a smaller embedding."""
-        full = vectors.shape[1]
-        if wanted is None or wanted == full:
-            return vectors
-        trained = self.predictor.manifest.matryoshka_dimensions
-        if wanted not in trained:
-            sizes = ", ".join(map(str, trained)) or "none: its bundle lists no Matryoshka sizes"
-            raise InputError(
-                f"dimensions: this model gives {full} values and was not trained to be cut to "
-                f"{wanted} (sizes it was: {sizes}); leave dimensions out."
-            )
-        cut = vectors[:, :wanted]
-        return cut / np.linalg.norm(cut, axis=1, keepdims=True) if normalize else cut
-
     def embed(self, body: schemas.EmbedRequest) -> list:
         items = as_items(body.inputs, pairs=False)
         self._check_count(len(items))
         vectors = self._vectors(items, body.truncate, body.normalize).values
-        return self._dimensions(vectors, body.dimensions, body.normalize).tolist()
+        return options.cut(
+            vectors, body.dimensions, self.predictor.manifest, body.normalize
+        ).tolist()
 
     def openai_embeddings(self, body: schemas.OpenAIEmbeddingRequest) -> dict:
         items = as_items(body.input, pairs=False)
         self._check_count(len(items))
         forward = self._vectors(items, None)
+        vectors = options.cut(forward.values, body.dimensions, self.predictor.manifest, True)
         data = []
-        for index, vector in enumerate(self._dimensions(forward.values, body.dimensions, True)):
+        for index, vector in enumerate(vectors):
             if body.encoding_format == "base64":
                 encoded: Any = base64.b64encode(vector.astype("<f4").tobytes()).decode()
             else:
@@ -336,7 +322,7 @@ class Service:
             as_items(items, pairs=True), body.truncate, body.raw_scores or function is not None
         )
         if function is not None:
-            scores = _apply(function, scores)
+            scores = options.apply_function(function, scores)
         labels = self.predictor.manifest.labels
         ranked = [rank_labels(row, labels)[: parameters.top_k] for row in scores]
         return single, ranked
@@ -400,22 +386,6 @@ class Service:
 
     def openapi(self, body: None) -> Response:
         return Response(200, {"Content-Type": JSON}, self._openapi)
-
-
-def _sizes(manifest: Manifest) -> list[int]:
-    """The `dimensions` a request may ask for: the Matryoshka sizes and the full dimension."""
-    full = [manifest.dimension] if manifest.dimension else []
-    return sorted({*manifest.matryoshka_dimensions, *full})
-
-
-def _apply(function: str, logits: np.ndarray) -> np.ndarray:
-    """The Inference API's function_to_apply over raw logits."""
-    if function == "sigmoid":
-        return 1.0 / (1.0 + np.exp(-logits))
-    if function == "softmax":
-        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return shifted / shifted.sum(axis=1, keepdims=True)
-    return logits
 
 
 def _predict_items(inputs: str | list) -> tuple[bool, list[Item]]:
