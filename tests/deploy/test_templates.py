@@ -98,8 +98,29 @@ def test_the_cli_writes_the_template_beside_the_artifact(packaged, capsys):
     assert "beside" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("cloud", ["aws", "gcp"])
+@pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
 def test_the_cli_without_an_artifact_is_one_sentence(cloud, tmp_path, capsys):
     assert main(["template", cloud, str(tmp_path / "none.zip"), "--name", "x"]) == 2
     err = capsys.readouterr().err
     assert "run `bertless package` first" in err and "Traceback" not in err
+
+
+def test_terraform_for_azure_sizes_the_flex_app_and_leaves_the_hash_setting_to_deploy(artifacts):
+    artifact = artifacts("azure", memory_mb=1024)
+    target = Target(name="my-app", region="westeurope")
+
+    parsed = hcl2.loads(templates.terraform_azure(artifact, target))
+
+    (app,) = [
+        named['"app"']
+        for block in parsed["resource"]
+        for kind, named in block.items()
+        if kind == '"azurerm_function_app_flex_consumption"'
+    ]
+    assert app["instance_memory_in_mb"] == 2048  # Flex sizes: 512, 2048, 4096 MB
+    assert app["runtime_version"].strip('"') == artifact.python
+    tags = {k.strip('"'): v.strip('"') for k, v in app["tags"].items()}
+    assert tags == {"bertless-artifact-sha256": artifact.sha256}
+    settings = {k.strip('"'): v.strip('"') for k, v in app["app_settings"].items()}
+    assert settings == {"BERTLESS_PUBLIC": "0"}  # as `deploy azure` sets it for a private app
+    assert "BERTLESS_ARTIFACT_SHA256" in app["lifecycle"][0]["ignore_changes"][0]

@@ -1,5 +1,5 @@
-"""`bertless template aws|gcp ARTIFACT --name N --out FILE`: infrastructure as code instead of a
-deploy, for stacks owned by SAM/CloudFormation or Terraform (`deploy/templates.py`).
+"""`bertless template aws|gcp|azure ARTIFACT --name N --out FILE`: infrastructure as code
+instead of a deploy, for stacks owned by SAM/CloudFormation or Terraform (`deploy/templates.py`).
 
 The flags that shape a deploy (`--name`, `--memory`, `--timeout`, `--public`, `--env`) mean and
 read the same variables as in `bertless deploy`, so one CI job's settings serve both.
@@ -13,7 +13,7 @@ from pathlib import Path
 from bertless.cli.env import add
 from bertless.deploy.plan import PreflightError, Target
 
-CLOUDS = ("aws", "gcp")
+CLOUDS = ("aws", "gcp", "azure")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -22,14 +22,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "template",
         help="Write an AWS SAM template or Terraform that deploys an artifact as bertless would.",
         description="aws: a SAM template (function, alias live with a canary DeploymentPreference, "
-        "Function URL); gcp: Terraform for a Cloud Run function. The template names the "
+        "Function URL); gcp: Terraform for a Cloud Run function; azure: Terraform for a Flex "
+        "Consumption app that `bertless deploy azure` then deploys to. The template names the "
         "artifact's sha256 and expects the zip beside it.",
     )
     p.add_argument("cloud", choices=CLOUDS)
     add(p, "source", env="BERTLESS_SOURCE", help="an artifact zip (or its report JSON)")
     add(p, "--name", env="BERTLESS_NAME", help="function name")
     add(p, "--out", env="BERTLESS_TEMPLATE", help="the file to write (default: print it)")
-    add(p, "--region", env="BERTLESS_REGION", help="gcp: the default of var.region")
+    add(p, "--region", env="BERTLESS_REGION", help="gcp, azure: the default region variable")
     add(
         p,
         "--memory",
@@ -74,8 +75,10 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.cloud == "aws":
         text = templates.sam(artifact, target, snapstart=args.snapstart)
-    else:
+    elif args.cloud == "gcp":
         text = templates.terraform_gcp(artifact, target)
+    else:
+        text = templates.terraform_azure(artifact, target)
     if not args.out:
         print(text, end="")
         return 0

@@ -1,7 +1,9 @@
 """Infrastructure as code for teams whose stacks are owned by SAM/CloudFormation or Terraform.
 
-`bertless template aws ARTIFACT` writes an AWS SAM template and `bertless template gcp ARTIFACT`
-a Terraform file for Cloud Run functions. Each deploys the same artifact with the same settings
+`bertless template aws ARTIFACT` writes an AWS SAM template, `bertless template gcp ARTIFACT`
+Terraform for Cloud Run functions, and `bertless template azure ARTIFACT` Terraform for a Flex
+Consumption app whose code `bertless deploy azure` then puts on it (as it deploys to an
+existing app). Each deploys the same artifact with the same settings
 as `bertless deploy`: the values come from the same functions the deployers use (the runtime
 from platforms data, the memory from the artifact and preflight, Google's Function body from
 `gcp_function.wanted`), and the header names the artifact's sha256.
@@ -23,7 +25,8 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from bertless.deploy import gcp_function
-from bertless.deploy.plan import Target
+from bertless.deploy.azure_app import PUBLIC_SETTING
+from bertless.deploy.plan import ARTIFACT_SHA_SETTING, Target
 from bertless.deploy.preflight import check_artifact
 from bertless.platforms import limits
 from bertless.platforms.names import LAMBDA_ALIAS
@@ -148,6 +151,80 @@ def terraform_gcp(artifact: Artifact, target: Target) -> str:
     lines += [
         "",
         'output "url" {\n  value = google_cloudfunctions2_function.function.url\n}',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def terraform_azure(artifact: Artifact, target: Target) -> str:
+    """Terraform for a Flex Consumption function app (azurerm_function_app_flex_consumption)
+    sized for the artifact; the code then goes with `bertless deploy azure`, which deploys to an
+    existing app and records the artifact's sha256 in its settings only once it succeeded (so
+    the template leaves that setting to it)."""
+    check_artifact(artifact, "azure", None)
+    memory = limits.instance_memory_mb("azure", target.memory_mb or artifact.memory_mb)
+    settings = {**target.environment, PUBLIC_SETTING: "1" if target.public else "0"}
+    how = (
+        "apply it, then put the code on the app with "
+        f"`bertless deploy azure {artifact.path.name} --name {target.name} ...`."
+    )
+    lines = [f"# {line}" for line in header(artifact, "azure", how)]
+    lines += [
+        "",
+        'variable "resource_group_name" { type = string }',
+        f'variable "location" {{\n  type    = string\n  default = {_hcl(target.region or "")}\n}}',
+        'variable "storage_account_name" { type = string }',
+        "",
+        'provider "azurerm" {\n  features {}\n}',
+        "",
+        'data "azurerm_storage_account" "deployments" {',
+        "  name                = var.storage_account_name",
+        "  resource_group_name = var.resource_group_name",
+        "}",
+        "",
+        'resource "azurerm_storage_container" "deployments" {',
+        f"  name                  = {_hcl(f'bertless-{target.name}')}",
+        "  storage_account_id    = data.azurerm_storage_account.deployments.id",
+        '  container_access_type = "private"',
+        "}",
+        "",
+        'resource "azurerm_service_plan" "plan" {',
+        f"  name                = {_hcl(f'{target.name}-plan')}",
+        "  resource_group_name = var.resource_group_name",
+        "  location            = var.location",
+        '  os_type             = "Linux"',
+        '  sku_name            = "FC1"',
+        "}",
+        "",
+        'resource "azurerm_function_app_flex_consumption" "app" {',
+        f"  name                        = {_hcl(target.name)}",
+        "  resource_group_name         = var.resource_group_name",
+        "  location                    = var.location",
+        "  service_plan_id             = azurerm_service_plan.plan.id",
+        '  storage_container_type      = "blobContainer"',
+        "  storage_container_endpoint  = "
+        '"${data.azurerm_storage_account.deployments.primary_blob_endpoint}'
+        '${azurerm_storage_container.deployments.name}"',
+        '  storage_authentication_type = "SystemAssignedIdentity"',
+        '  runtime_name                = "python"',
+        f"  runtime_version             = {_hcl(artifact.python)}",
+        f"  instance_memory_in_mb       = {memory}",
+        f"  app_settings                = {_hcl(settings)}",
+        f"  tags                        = {_hcl({'bertless-artifact-sha256': artifact.sha256})}",
+        "  identity {",
+        '    type = "SystemAssigned"',
+        "  }",
+        "  site_config {}",
+        "  lifecycle {",
+        f"    ignore_changes = [app_settings[{_hcl(ARTIFACT_SHA_SETTING)}]]",
+        "  }",
+        "}",
+        "",
+        'resource "azurerm_role_assignment" "deployments" {',
+        "  scope                = data.azurerm_storage_account.deployments.id",
+        '  role_definition_name = "Storage Blob Data Owner"',
+        "  principal_id         = "
+        "azurerm_function_app_flex_consumption.app.identity[0].principal_id",
+        "}",
     ]
     return "\n".join(lines) + "\n"
 
