@@ -54,6 +54,7 @@ def test_one_line_per_request_with_counts_ids_and_trace(service, capsys, minilm_
         "00f067aa0ba902b7",
     )
     assert line["duration_ms"] > 0
+    assert line["severity"] == "INFO"  # what Cloud Logging reads as the level
     assert "_aws" not in line  # not on Lambda
 
 

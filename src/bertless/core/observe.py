@@ -99,6 +99,9 @@ def log_line(
 ) -> str:
     """The request's one JSON line; with EMF, also the metrics CloudWatch extracts from it."""
     record: dict = {
+        # Cloud Logging reads `severity` and `message` of a JSON line on stdout or stderr
+        # (https://cloud.google.com/logging/docs/structured-logging, read 2026-11-29).
+        "severity": "ERROR" if status >= 500 else "INFO",
         "message": "request",
         "method": method,
         "route": seen.route,
