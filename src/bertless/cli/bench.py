@@ -222,7 +222,9 @@ def _add_cost(sub: argparse._SubParsersAction) -> None:
         help="Price a request duration and memory size on every cloud, without measuring.",
         description="The cost model alone: billed units, price per million requests and a "
         "month's bill with and without the free tier, for AWS Lambda, Cloud Run functions "
-        "and Azure Functions, from the sourced prices in bertless.platforms.limits.",
+        "and Azure Functions, from the sourced prices in bertless.platforms.limits; with "
+        "--cold-start-ms, also the month with cold starts and each way to keep warm (SnapStart, "
+        "provisioned, minimum or always-ready instances) and where each meets the VM.",
     )
     add(
         p,
