@@ -12,3 +12,16 @@ if [ ! -x "$azurite_prefix/node_modules/.bin/azurite-blob" ]; then
 fi
 "$azurite_prefix/node_modules/.bin/azurite-blob" --version
 
+
+# The OCI image tests (tests/packaging/test_image.py): Debian's docker-registry (the CNCF
+# distribution server, started on 127.0.0.1 by the tests), skopeo (a second client reading the
+# pushed image back) and htpasswd (apache2-utils: the bcrypt file of the registry's Basic auth).
+missing=()
+for tool in docker-registry:docker-registry skopeo:skopeo htpasswd:apache2-utils; do
+    command -v "${tool%%:*}" >/dev/null || missing+=("${tool##*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+docker-registry --version

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from bertless.cli.env import add
 from bertless.packaging.layouts import LAYOUTS
 
 DEFAULT_OUT = "build/artifacts"
+REGISTRY_USER, REGISTRY_PASSWORD = "BERTLESS_REGISTRY_USER", "BERTLESS_REGISTRY_PASSWORD"
 ARCHES = ["x86_64", "arm64"]
 
 
@@ -69,6 +71,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="resolve the runtime wheels again instead of reusing the cached resolution",
     )
+    add(
+        p,
+        "--format",
+        env="BERTLESS_FORMAT",
+        choices=["zip", "image"],
+        default="zip",
+        help="zip (default), or an OCI image built with no daemon (aws so far)",
+    )
+    add(
+        p,
+        "--base",
+        env="BERTLESS_IMAGE_BASE",
+        help="image: the base, a registry reference or an OCI layout folder "
+        "(default public.ecr.aws/lambda/python:PYTHON)",
+    )
+    add(
+        p,
+        "--push",
+        env="BERTLESS_IMAGE_PUSH",
+        help="image: push to this reference, HOST[:PORT]/NAME[:TAG] (registry credentials from "
+        "BERTLESS_REGISTRY_USER and BERTLESS_REGISTRY_PASSWORD)",
+    )
     p.set_defaults(run=run)
 
 
@@ -115,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
 
     console = Console()
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    if args.format == "image":
+        return _image(args, console, Progress(*columns, console=console, transient=True))
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task(f"packaging {args.bundle} for {args.cloud}", total=None)
         artifact = package(
@@ -143,4 +169,36 @@ def run(args: argparse.Namespace) -> int:
         f"[green]artifact[/] {artifact.path} (entry point {artifact.entry_point}, "
         f"{artifact.memory_mb} MB, upload: {report.upload}), sha256 {artifact.sha256}"
     )
+    return 0
+
+
+def _image(args: argparse.Namespace, console: Any, progress: Any) -> int:
+    """Build (and push) the image; print its digest, sizes and where it went."""
+    import os
+
+    from bertless.packaging.image import build_image
+
+    user, password = os.environ.get(REGISTRY_USER), os.environ.get(REGISTRY_PASSWORD)
+    with progress:
+        task = progress.add_task(f"building an image of {args.bundle}", total=None)
+        build = build_image(
+            args.cloud,
+            Path(args.bundle),
+            Path(args.out),
+            base=args.base,
+            push=args.push,
+            python=args.python,
+            arch=args.arch,
+            say=lambda what: progress.update(task, description=what),
+            credentials=(user, password) if user and password else None,
+        )
+    for name, layer in zip(("runtime", "function"), build.layers, strict=True):
+        console.print(
+            f"layer {name}: {layer['digest']}, {int(layer['compressed']) / 2**20:.1f} MB "
+            f"compressed, {int(layer['uncompressed']) / 2**20:.1f} MB uncompressed"
+        )
+    console.print(f"image {build.digest}: {build.uncompressed_bytes / 2**20:.1f} MB unpacked")
+    console.print(f"[green]OCI layout[/] {build.layout} (base {build.base})")
+    if build.pushed_to:
+        console.print(f"pushed {build.pushed_to}: {build.pushed_bytes / 2**20:.1f} MB sent")
     return 0
