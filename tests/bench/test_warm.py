@@ -140,6 +140,14 @@ def test_options_a_cloud_refuses_are_one_sentence_in_the_report():
     assert len([r for r in rows if not isinstance(r, str)]) == 1
 
 
+def test_one_concurrency_prices_cloud_run_and_flex_while_lambda_keeps_one():
+    rows = warm.warm_report(replace(README, concurrency=8))
+    assert all(not isinstance(row, str) for row in rows)
+    aws = [row for row in rows if row.cloud == "aws"]
+    assert aws[0].total == pytest.approx(0.700001)  # as at concurrency 1
+    assert all("concurrency 8" in row.option for row in rows if row.cloud != "aws")
+
+
 def test_aws_takes_one_request_per_instance():
     with pytest.raises(limits.OutOfRangeError, match="at most 1 request"):
         month("aws", traffic=replace(README, concurrency=2))

@@ -123,10 +123,20 @@ def warm_report(
     for cloud in WARM_CLOUDS:
         for option in options_for(cloud, warm_instances):
             try:
-                rows.append(option_cost(cloud, option, traffic, arch, vm))
+                rows.append(option_cost(cloud, option, traffic_for(cloud, traffic), arch, vm))
             except limits.OutOfRangeError as error:
                 rows.append(f"{limits.get_platform(cloud).name}, {option.kind}: {error}")
     return rows
+
+
+def traffic_for(cloud: str, traffic: Traffic) -> Traffic:
+    """`traffic` as `cloud` takes it: a cloud that serves one request per instance (Lambda)
+    gets concurrency 1, so one --concurrency can price Cloud Run and Azure Flex beside it."""
+    pricing = limits.get_platform(cloud).pricing
+    warm = pricing.warm if pricing else None
+    if warm is not None and warm.max_concurrency is not None and warm.max_concurrency.value == 1:
+        return replace(traffic, concurrency=1)
+    return traffic
 
 
 def month(cloud: str, option: Option, traffic: Traffic, arch: str = "x86_64") -> OptionCost:

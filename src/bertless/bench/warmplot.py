@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from bertless.bench.cost import DEFAULT_VM, HOURS_PER_MONTH
-from bertless.bench.warm import WARM_CLOUDS, Traffic, month, options_for
+from bertless.bench.warm import WARM_CLOUDS, Traffic, month, options_for, traffic_for
 from bertless.platforms import limits
 
 COLOURS = {"aws": "tab:orange", "gcp": "tab:blue", "azure": "tab:green"}
@@ -43,7 +43,13 @@ def plot_months(
         for option, style in zip(options_for(cloud, warm_instances), STYLES, strict=False):
             try:
                 rows = [
-                    month(cloud, option, replace(traffic, requests_per_month=x), arch) for x in xs
+                    month(
+                        cloud,
+                        option,
+                        replace(traffic_for(cloud, traffic), requests_per_month=x),
+                        arch,
+                    )
+                    for x in xs
                 ]
             except limits.OutOfRangeError:
                 continue  # the table says why
