@@ -1,16 +1,16 @@
-"""onnxruntime's CPU memory arena: kept (onnxruntime's default, and the Predictor's), shrunk
-after every run, or off.
+"""onnxruntime's CPU memory arena: kept (onnxruntime's default), shrunk after every run (the
+Predictor's choice), or off.
 
 Each way runs in a fresh process: warm-up, 200 batch-1 requests (mixed texts), then the worst
 request (the max batch at full length), then 200 batch-1 requests again. Reported: q50 of the
 batch-1 requests before and after the worst one, peak RSS (VmHWM), and RSS after it all: what a
 long-running server keeps once a big request has passed.
 
-Shrinking returned about 260 MB after the worst request of MiniLM at no cost to batch-1 latency,
-but it is not the Predictor's default: under 8 concurrent clients `bertless serve` then grew 14%
-(tests/core/test_server.py's flat-memory test failed), as glibc's per-thread malloc arenas keep
-what onnxruntime gives back from whichever thread ran the model; with MALLOC_ARENA_MAX=2 the test
-passed. Adopting it needs the allocator settled too.
+Shrinking returned about 260 MB after the worst request of MiniLM at no cost to batch-1 latency.
+Alone it made a server with 8 concurrent clients grow 14% (tests/core/test_server.py's
+flat-memory test failed): glibc's per-thread heaps keep what onnxruntime gives back from
+whichever thread ran the model. Serving processes therefore also cap malloc's heaps
+(core.allocator), with which that test passes.
 
     .venv/bin/python benchmarks/arena.py [--bundle DIR]
 """
@@ -32,18 +32,14 @@ from common import mixed_texts, quantiles
 WAYS = ("kept", "shrunk after each run", "off")
 
 
-class Shrinking:
-    """A session whose every run asks the arena to give back what the run grew it by."""
+class Kept:
+    """A session whose runs leave the arena as large as they grew it (run options dropped)."""
 
     def __init__(self, session) -> None:
-        import onnxruntime as ort
-
         self._session = session
-        self._options = ort.RunOptions()
-        self._options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
 
-    def run(self, outputs, feeds):
-        return self._session.run(outputs, feeds, self._options)
+    def run(self, outputs, feeds, options=None):
+        return self._session.run(outputs, feeds)
 
 
 def measure(bundle: str, way: str) -> dict:
@@ -57,11 +53,14 @@ def measure(bundle: str, way: str) -> dict:
         options.intra_op_num_threads = predictor._session.get_session_options().intra_op_num_threads
         options.add_session_config_entry("session.force_spinning_stop", "1")
         options.enable_cpu_mem_arena = False
-        predictor._session = ort.InferenceSession(
-            str(predictor.bundle.model_path), options, providers=["CPUExecutionProvider"]
+        # Kept too: with no arena, there is nothing for the shrink option to shrink.
+        predictor._session = Kept(
+            ort.InferenceSession(
+                str(predictor.bundle.model_path), options, providers=["CPUExecutionProvider"]
+            )
         )
-    elif way == "shrunk after each run":
-        predictor._session = Shrinking(predictor._session)
+    elif way == "kept":
+        predictor._session = Kept(predictor._session)
 
     def batch_one(texts: list[str]) -> dict:
         times = []

@@ -152,6 +152,12 @@ class Predictor:
         self._truncating.enable_truncation(self.manifest.max_length)
         self._session = self._open_session(threads or available_cpus())
         self._check_graph()
+        # After each run the arena gives back what the run grew it by: kept (onnxruntime's
+        # default), one request of 32 texts at full length left a process at 500 MB instead of
+        # about 230 MB for as long as it lived, with no batch-1 request faster for it
+        # (benchmarks/arena.py). Serving processes also cap malloc's heaps (core.allocator).
+        self._run_options = ort.RunOptions()
+        self._run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
         # What runs one padded micro-batch: the session itself, or a `core.batcher.Batcher` in
         # front of it that bounds and merges the runs of concurrent requests (the service's).
         self.runner: Callable[[list[Encoding]], np.ndarray] = self._run
@@ -309,7 +315,9 @@ class Predictor:
             types[row, :n] = encoding.type_ids
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
         (out,) = self._session.run(
-            [self.manifest.output], {name: feeds[name] for name in self.manifest.inputs}
+            [self.manifest.output],
+            {name: feeds[name] for name in self.manifest.inputs},
+            self._run_options,
         )
         if out.ndim == 3:
             return self._pool(out, mask)

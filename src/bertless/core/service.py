@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from bertless.core import observe, options, schemas
+from bertless.core.allocator import limit_malloc_arenas
 from bertless.core.batcher import Batcher
 from bertless.core.config import Config
 from bertless.core.errors import BertlessError, BundleError, TooManyInputsError
@@ -94,7 +95,11 @@ class Service:
 
     @classmethod
     def from_bundle(cls, path: str | Path) -> Service:
-        """Load the bundle; if it cannot load, serve 503s that say why instead of crashing."""
+        """Load the bundle; if it cannot load, serve 503s that say why instead of crashing.
+
+        This is a serving process, whose requests may come from many threads: malloc's heaps
+        are capped first (core.allocator)."""
+        limit_malloc_arenas()
         try:
             predictor = Predictor.load(path)
             return cls(predictor, Config.from_env(predictor.manifest))
