@@ -209,3 +209,37 @@ def test_the_cli_builds_on_a_base_from_a_layout_folder_with_its_variables(
     image = oci.read_layout(layout)
     assert image.layers[0].digest == base.layers[0].digest and len(image.layers) == 3
     assert f"image {image.digest}" in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def bert_base_fp32(tmp_path_factory, minilm_path) -> Path:
+    """A BERT-base-sized encoder (768 hidden, 12 layers) with random weights, exported fp32
+    (435 MB, over Lambda's 250 MB zip limit): about 75 s here."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from bertless.models.export import export
+
+    root = tmp_path_factory.mktemp("bert-base")
+    torch.manual_seed(0)
+    BertModel(BertConfig()).save_pretrained(root / "checkpoint")
+    shutil.copyfile(minilm_path / "vocab.txt", root / "checkpoint" / "vocab.txt")
+    (root / "checkpoint" / "tokenizer_config.json").write_text('{"do_lower_case": true}')
+    export(root / "checkpoint", root / "fp32", task="feature-extraction", max_length=128)
+    return root / "fp32"
+
+
+def test_bert_base_fp32_refused_as_a_zip_is_built_and_proven_as_an_image(bert_base_fp32, tmp_path):
+    oci.write_layout(base_image(), tmp_path / "base", "latest")
+
+    build = build_image("aws", bert_base_fp32, tmp_path, base=str(tmp_path / "base"), python=PYTHON)
+
+    image = oci.read_layout(Path(build.layout))
+    model = (bert_base_fp32 / "model.onnx").stat().st_size
+    assert model > 250 * 2**20  # what a zip could not hold
+    assert build.uncompressed_bytes > model and build.check["status"] == "ok"
+    assert build.check["limit"] == 10 * 2**30  # Lambda's image limit, uncompressed
+    assert build.uncompressed_bytes == sum(len(gzip.decompress(b.data)) for b in image.layers)
+    report = json.loads((tmp_path / f"{Path(build.layout).name}.json").read_text())
+    assert report["digest"] == image.digest
+    assert build.proof["status"] == "passed", build.proof["reason"]

@@ -22,7 +22,7 @@ from bertless.packaging import oci
 from bertless.packaging.layer import LAYER_ROOT
 from bertless.packaging.package import Artifact, package
 from bertless.packaging.registry import Reference, Registry
-from bertless.packaging.report import LimitCheck, PackagingError, classify
+from bertless.packaging.report import LimitCheck, PackagingError, Report, classify
 from bertless.platforms import limits
 from bertless.say import Say
 
@@ -43,6 +43,7 @@ class ImageBuild:
     pushed_to: str | None
     pushed_bytes: int
     check: dict[str, object]
+    proof: dict[str, object]  # the packaged halves' proof, before anything was pushed
 
 
 def build_image(
@@ -66,7 +67,8 @@ def build_image(
     base = base or DEFAULT_BASES[cloud].format(python=python)
     user, password = credentials or (None, None)
     with tempfile.TemporaryDirectory(prefix="bertless-image-") as scratch:
-        artifact = package(cloud, bundle, Path(scratch), python, arch, layers=True, progress=say)
+        artifact = package(cloud, bundle, Path(scratch), python, arch, progress=say, image=True)
+        proof = Report.read(artifact.report_path).proof
         say(f"reading the base image {base}")
         base_image = _base(base, arch, user, password)
         runtime, function = _layers(artifact)
@@ -103,6 +105,7 @@ def build_image(
         pushed_to,
         pushed,
         asdict(check),
+        proof,
     )
     (out / f"{name}-image.json").write_text(json.dumps(asdict(build), indent=2) + "\n")
     return build
@@ -117,7 +120,7 @@ def _base(base: str, arch: str, user: str | None, password: str | None) -> oci.I
 
 def _layers(artifact: Artifact) -> tuple[tuple[oci.Blob, str], tuple[oci.Blob, str]]:
     """The runtime layer and the function layer, both under the task root."""
-    assert artifact.layer is not None  # packaged with layers=True
+    assert artifact.layer is not None  # packaged with image=True: always in two halves
 
     def files(path: Path, strip: str) -> list[tuple[str, bytes]]:
         with zipfile.ZipFile(path) as archive:

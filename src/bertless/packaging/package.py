@@ -92,12 +92,16 @@ def package(
     refresh_wheels: bool = False,
     layers: bool = False,
     concurrency: int = 1,
+    image: bool = False,
 ) -> Artifact:
     """Build `cloud`'s zip of `bundle` in `out` with its report beside it; refuse what won't fit.
 
     `layers` (AWS only) puts the runtime in a Lambda layer zip even when one zip would upload
     directly; without it, the split happens only when one zip would not. `concurrency` (GCP,
     Azure) is how many requests an instance takes at once: its memory is measured for them all.
+    `image` (AWS) builds the two halves for `image.py`'s layers: no zip is uploaded, so the zip
+    size limits do not apply (the image's own is checked on the image), and nothing is refused
+    for them.
     """
     say = progress or (lambda _: None)
     if cloud not in LAYOUTS:
@@ -118,7 +122,8 @@ def package(
     runtime = limits.require_runtime(cloud, python)
     loaded = load_bundle(bundle)
     bundle_entries = stage.bundle_entries(loaded)
-    checks += check_bundle_alone(platform, sum(e.size for e in bundle_entries))
+    if not image:
+        checks += check_bundle_alone(platform, sum(e.size for e in bundle_entries))
     memory, peak, memory_checks = memory_setting(platform, loaded, memory_mb, say, concurrency)
     checks += memory_checks
 
@@ -138,10 +143,10 @@ def package(
         layout, bundle_entries, vendored, [f"{w.name}=={w.version}" for w in shipped]
     )
     caps = limits.package_limits(cloud)
-    cap = caps.unzipped.value if caps.unzipped is not None else None
+    cap = caps.unzipped.value if caps.unzipped is not None and not image else None
     entries, bytecode = stage.add_bytecode(layout, entries, python, cap, say)
     unzipped = sum(e.size for e in entries)
-    if caps.unzipped is not None:
+    if caps.unzipped is not None and not image:
         checks.append(check_size(platform, "unzipped", unzipped, caps.unzipped))
 
     out.mkdir(parents=True, exist_ok=True)
@@ -151,9 +156,16 @@ def package(
     split_scratch, layer_scratch = scratch.with_suffix(".function"), scratch.with_suffix(".layer")
     layer = None
     try:
-        zipped_by_part = stage.write_zip(entries, scratch)
-        upload, zip_checks = check_zipped(platform, scratch.stat().st_size)
-        if cloud == "aws" and (layers or upload != "direct"):
+        if image:  # the halves become the image's layers: no zip travels, no zip cap applies
+            function_entries, layer_entries = split(entries)
+            zipped_by_part = stage.write_zip(function_entries, scratch)
+            zipped_by_part.update(stage.write_zip(layer_entries, layer_scratch))
+            layer = describe(layer_scratch, layer_entries, python, arch)
+            upload, zip_checks = "image", []
+        else:
+            zipped_by_part = stage.write_zip(entries, scratch)
+            upload, zip_checks = check_zipped(platform, scratch.stat().st_size)
+        if not image and cloud == "aws" and (layers or upload != "direct"):
             say("splitting the runtime into a Lambda layer")
             *halves, direct = _write_split(
                 platform, entries, split_scratch, layer_scratch, python, arch, required=layers
