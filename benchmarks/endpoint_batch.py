@@ -14,7 +14,8 @@ Three set-ups, each scoring the same texts with the same client (`score_endpoint
    vectors, not a model's: this measures the client. Fixed 1, fixed 8, fixed at the cap, adaptive
    (goal: adaptive ≥ 20× fixed 1).
 
-    .venv/bin/python benchmarks/endpoint_batch.py [--bundle DIR] [--texts 1000] [--scaled 20000]
+    .venv/bin/python benchmarks/endpoint_batch.py [--bundle DIR] [--texts 1000] [--per 8] \
+        [--scaled 20000]
 
 Without --bundle it exports the default MiniLM bundle to a temporary folder first.
 """
@@ -95,22 +96,22 @@ def measured_server(bundle: Path) -> Iterator[tuple[str, callable]]:
         yield url, timed
 
 
-def on_the_server(bundle: Path, data: Path, scratch: Path, sweep: list[int]) -> None:
-    print(f"\n1-2. bertless serve, 2 workers, {available_cpus()} cores")
+def on_the_server(bundle: Path, data: Path, scratch: Path, sweep: list[int], per: int) -> None:
+    print(f"\n1-2. bertless serve, 2 workers, {available_cpus()} cores, {per} texts a request")
     with measured_server(bundle) as (url, timed):
-        run(url, data, scratch, "warm-up", Options(concurrency=2))
+        run(url, data, scratch, "warm-up", Options(concurrency=2, texts_per_request=per))
         rates, seconds_a_request = {}, 0.0
         for n in sweep:
-            summary, cpu = timed(
-                lambda n=n: run(url, data, scratch, f"f{n}", Options(concurrency=n))
-            )
+            fixed = Options(concurrency=n, texts_per_request=per)
+            summary, cpu = timed(lambda n=n, fixed=fixed: run(url, data, scratch, f"f{n}", fixed))
             rates[n] = row(f"fixed {n}", summary, cpu)["rate"]
             if n == 1:
                 seconds_a_request = summary.seconds / summary.requests
-        summary, cpu = timed(lambda: run(url, data, scratch, "auto", Options()))
+        adaptive_options = Options(texts_per_request=per)
+        summary, cpu = timed(lambda: run(url, data, scratch, "auto", adaptive_options))
         adaptive = row("adaptive", summary, cpu)["rate"]
         with fault_proxy(url, ISSUE_FAULTS) as (faulty, _):
-            summary, cpu = timed(lambda: run(faulty, data, scratch, "faulty", Options()))
+            summary, cpu = timed(lambda: run(faulty, data, scratch, "faulty", adaptive_options))
             faulted = row("adaptive, issue's faults", summary, cpu)["rate"]
     best = max(rates, key=rates.get)
     print(
@@ -118,7 +119,7 @@ def on_the_server(bundle: Path, data: Path, scratch: Path, sweep: list[int]) -> 
         f"adaptive / fixed 1: {adaptive / rates[1]:.2f}   "
         f"faulty / fault-free adaptive: {faulted / adaptive:.2f}"
     )
-    on_paper(seconds_a_request, 32)
+    on_paper(seconds_a_request, per)
 
 
 def on_paper(seconds: float, texts_per_request: int) -> None:
@@ -163,6 +164,8 @@ def main() -> None:
     parser.add_argument("--bundle", type=Path)
     parser.add_argument("--texts", type=int, default=1000, help="rows per run on the server")
     parser.add_argument("--sweep", default="1,2,4,8,16", help="fixed settings on the server")
+    parser.add_argument("--per", type=int, default=8, help="texts a request on the server")
+    parser.add_argument("--stand-in-only", action="store_true", help="skip set-ups 1 and 2")
     parser.add_argument("--scaled", type=int, default=20000, help="rows per stand-in run")
     parser.add_argument("--service", type=float, default=0.5, help="stand-in seconds a request")
     parser.add_argument("--cap", type=int, default=64, help="stand-in concurrency cap")
@@ -178,7 +181,8 @@ def main() -> None:
         texts = mixed_texts(max(args.texts, args.scaled))
         data = write(scratch / "texts.parquet", texts[: args.texts])
         sweep = [int(n) for n in args.sweep.split(",")]
-        on_the_server(bundle, data, scratch, sweep)
+        if not args.stand_in_only:
+            on_the_server(bundle, data, scratch, sweep, args.per)
         scaled = write(scratch / "scaled.parquet", texts[: args.scaled])
         small = write(scratch / "small.parquet", texts[: max(320, args.scaled // 20)])
         on_a_scaling_stand_in(scaled, small, scratch, args.service, args.cap)

@@ -297,3 +297,11 @@ def test_requests_fit_lambdas_six_megabytes_each_way():
     texts = ["x" * 100_000] * 100  # 100 KB each: 47 fit in 3/4 of 6 MiB
     groups = list(_groups(texts, 512, client.payload_limit()))
     assert [b - a for a, b in groups] == [47, 47, 6]
+
+
+def test_a_burst_of_throttles_within_a_round_trip_cuts_once():
+    limiter = Limiter(8, 1000)
+    drive(limiter, [(0.5, False)] * 8)  # a round trip is 0.5 s; limit 16
+    limiter._last_cut = -1e9
+    limits = drive(limiter, [(None, True)] * 10)  # ten 429s answered together
+    assert limits == [pytest.approx(16 * DECREASE)] * 10

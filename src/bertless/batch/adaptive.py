@@ -69,6 +69,7 @@ class Limiter:
         self._window: list[float] = []
         self._window_full = False  # the limit was reached during this window
         self._best_median = float("inf")
+        self._round_trip = 0.0  # the last window's median latency, kept across windows
         self._last_cut = 0.0
         self._changed = asyncio.Condition()
 
@@ -95,9 +96,10 @@ class Limiter:
 
     def _cut(self) -> None:
         now = time.perf_counter()
-        round_trip = statistics.median(self._window) if self._window else 0.0
+        if self._window:
+            self._round_trip = statistics.median(self._window)
         self._slow_start = False
-        if now - self._last_cut >= round_trip:
+        if now - self._last_cut >= self._round_trip:
             self.limit = max(1.0, self.limit * DECREASE)
             self._last_cut = now
             self._new_window()
@@ -106,7 +108,7 @@ class Limiter:
         self._window.append(latency)
         if len(self._window) < max(4, int(self.limit)):
             return
-        median = statistics.median(self._window)
+        median = self._round_trip = statistics.median(self._window)
         self._best_median = min(self._best_median, median)
         if median > LATENCY_TOLERANCE * self._best_median:
             self._slow_start = False
