@@ -243,3 +243,17 @@ def test_bert_base_fp32_refused_as_a_zip_is_built_and_proven_as_an_image(bert_ba
     report = json.loads((tmp_path / f"{Path(build.layout).name}.json").read_text())
     assert report["digest"] == image.digest
     assert build.proof["status"] == "passed", build.proof["reason"]
+
+
+def test_the_image_is_proven_in_its_unpacked_root_and_fails_without_the_runtime_layer(
+    pushed, minilm_int8_bundle
+):
+    from bertless.packaging.image import _prove_image
+
+    build, _ = pushed
+    assert build.proof["status"] == "passed", build.proof["reason"]
+    assert {"onnxruntime", "numpy", "tokenizers"} <= set(build.proof["modules"])
+    image = oci.read_layout(Path(build.layout))
+    without_runtime = oci.Image(image.config, (image.layers[0], image.layers[2]))
+    with pytest.raises(PackagingError, match="failed its proof"):
+        _prove_image(without_runtime, minilm_int8_bundle, "lambda_function.handler", PYTHON)

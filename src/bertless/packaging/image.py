@@ -5,14 +5,20 @@ layer becomes the image's first layer (rarely changing, so a registry holds it a
 and its function zip the second (the entry file, `bertless.core`, the adapter and the bundle),
 both under `/var/task`, Lambda's task root, where the zip's proof ran them. They are appended to
 the base image (by default AWS's own Python base, whose entrypoint is the Lambda runtime
-interface client) with `CMD ["lambda_function.handler"]`, as `crane append` would. Written as an
+interface client) with `CMD ["lambda_function.handler"]`, as `crane append` would. Before anything
+is pushed, every layer is unpacked into an empty root filesystem and the entry point in its task
+root answers each route of the bundle's task in a clean CPython of the target version (this
+machine's, not the base's own interpreter: a chroot into AWS's base is left undone). Written as an
 OCI image layout folder, with the equivalent `Dockerfile` and its build context beside it for
 docker, podman or buildah; pushed with `--push`.
 """
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
+import tarfile
 import tempfile
 import zipfile
 from dataclasses import asdict, dataclass
@@ -21,6 +27,7 @@ from pathlib import Path
 from bertless.packaging import oci
 from bertless.packaging.layer import LAYER_ROOT
 from bertless.packaging.package import Artifact, package
+from bertless.packaging.proof import Proof, prove
 from bertless.packaging.registry import Reference, Registry
 from bertless.packaging.report import LimitCheck, PackagingError, Report, classify
 from bertless.platforms import limits
@@ -79,6 +86,9 @@ def build_image(
             env={"LAMBDA_TASK_ROOT": "/" + TASK_ROOT},
             workdir="/" + TASK_ROOT,
         )
+        if proof["status"] == "passed":
+            say("proving the image in its unpacked root filesystem")
+            proof = asdict(_prove_image(image, bundle, artifact.entry_point, python))
         name = artifact.path.stem.replace(".", "-")
         layout = out / f"{name}-image"
         oci.write_layout(image, layout, "latest")
@@ -134,6 +144,20 @@ def _layers(artifact: Artifact) -> tuple[tuple[oci.Blob, str], tuple[oci.Blob, s
     return runtime, function
 
 
+def _prove_image(image: oci.Image, bundle: Path, entry_point: str, python: str) -> Proof:
+    """Every layer unpacked in order into an empty root filesystem, then the entry point in its
+    task root answers each route of the bundle's task in a clean CPython (`proof.prove`)."""
+    from bertless.core.bundle import load_bundle
+    from bertless.core.routes import served
+
+    routes = [(route.method, route.path) for route in served(load_bundle(bundle).manifest)]
+    with tempfile.TemporaryDirectory(prefix="bertless-rootfs-") as rootfs:
+        for layer in image.layers:
+            with tarfile.open(fileobj=io.BytesIO(gzip.decompress(layer.data))) as tar:
+                tar.extractall(rootfs, filter="tar")
+        return prove("aws", Path(rootfs) / TASK_ROOT, entry_point, python, routes)
+
+
 def _write_dockerfile(artifact: Artifact, context: Path, base: str) -> None:
     """The same image for docker, podman or buildah: two COPY layers on the same base."""
     assert artifact.layer is not None
@@ -177,6 +201,4 @@ def _size_check(cloud: str, size: int) -> LimitCheck:
 
 
 def _sizes(layers: tuple[oci.Blob, ...]) -> list[int]:
-    import gzip
-
     return [len(gzip.decompress(layer.data)) for layer in layers]

@@ -114,7 +114,8 @@ def prove(
     install: Callable[[Path, Path], None] | None = None,
     layer: Path | None = None,
 ) -> Proof:
-    """Unzip `artifact`, answer each route in a clean interpreter; raise if any answer fails.
+    """Unzip `artifact` (or take the folder it names), answer each route in a clean interpreter;
+    raise if any answer fails.
 
     `install(requirements_txt, folder)` puts the platform-installed packages into `folder` for
     clouds that install them at deploy (Google); it is None where the zip vendors everything.
@@ -129,8 +130,11 @@ def prove(
         raise PackagingError(f"the proof has no sample request for {', '.join(missing)}.")
     with tempfile.TemporaryDirectory(prefix="bertless-proof-") as scratch:
         root = Path(scratch) / "function"
-        with zipfile.ZipFile(artifact) as archive:
-            archive.extractall(root)
+        if artifact.is_dir():  # already unpacked: an image's task root in its root filesystem
+            root = artifact
+        else:
+            with zipfile.ZipFile(artifact) as archive:
+                archive.extractall(root)
         site_dirs = (
             [root / ".python_packages" / "lib" / "site-packages"] if cloud == "azure" else []
         )
