@@ -120,9 +120,9 @@ def test_without_the_flags_no_scale_field_is_sent(artifacts, scaling):
 def test_what_the_api_would_refuse_is_one_sentence_before_any_request(
     artifacts,
     recorder,
-    google_env,
+    google_env,  # noqa: F811 (the fixture imported above)
     scale,
-    words,  # noqa: F811
+    words,
 ):
     with pytest.raises(PreflightError, match=words):
         deploy_scaled(artifacts("gcp"), recorder, "refused", **scale)
