@@ -12,7 +12,11 @@ sentence-transformers: the same model folder in a fresh `python -I` of this envi
 Both on the full machine (no CPU throttle, each library picks its own threads), taking turns
 run by run so a noisy neighbour slows both alike; the table gives medians and the ratio.
 
-    .venv/bin/python benchmarks/coldstart.py [--runs 5] [--artifact ZIP]
+With `--image LAYOUT` (an OCI image layout from `bertless package aws --format image`), a third
+arm: the image's layers unpacked in order into a root filesystem, its `/var/task` started the same
+way. An artifact with a Lambda layer runs with the layer's files unpacked into the task root.
+
+    .venv/bin/python benchmarks/coldstart.py [--runs 5] [--artifact ZIP] [--image LAYOUT]
 """
 
 from __future__ import annotations
@@ -83,6 +87,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--artifact", help="an AWS artifact zip (default: package build/minilm)")
+    parser.add_argument("--image", help="an OCI image layout of the same bundle, to compare")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bertless-coldstart-") as scratch:
         compare(args, Path(scratch))
@@ -102,6 +107,10 @@ def compare(args: argparse.Namespace, scratch: Path) -> None:
     root = scratch / "task"
     with zipfile.ZipFile(artifact.path) as archive:
         archive.extractall(root)
+    if artifact.layer is not None:  # Lambda's /opt/python; here beside the function's files
+        with zipfile.ZipFile(artifact.layer.path) as archive:
+            archive.extractall(scratch / "opt")
+        shutil.copytree(scratch / "opt" / "python", root, dirs_exist_ok=True)
     source_only = scratch / "task-without-pyc"
     shutil.copytree(root, source_only, ignore=shutil.ignore_patterns("__pycache__"))
     launch = Launch(
@@ -114,9 +123,15 @@ def compare(args: argparse.Namespace, scratch: Path) -> None:
     )
     model = str(default_model_path())
     load_before = os.getloadavg()
-    bertless_runs, source_runs, st_runs = [], [], []
+    bertless_runs, source_runs, st_runs, image_runs = [], [], [], []
+    image_launch = None
+    if args.image:
+        image_root = unpack_image(Path(args.image), scratch)
+        image_launch = dataclasses.replace(launch, task_root=image_root)
     for run in range(args.runs):
         bertless_runs.append(bertless_run(launch))
+        if image_launch is not None:
+            image_runs.append(bertless_run(image_launch))
         source_runs.append(bertless_run(dataclasses.replace(launch, task_root=source_only)))
         st_runs.append(st_run(model))
         print(
@@ -139,7 +154,10 @@ def compare(args: argparse.Namespace, scratch: Path) -> None:
     )
     print("| | phases (median ms) | total ms | vs sentence-transformers |")
     print("|---|---|---:|---:|")
-    for name, runs in (("", bertless_runs), (" without its .pyc", source_runs)):
+    arms = [("", bertless_runs), (" without its .pyc", source_runs)]
+    if image_runs:
+        arms.insert(1, (" as an OCI image (layers unpacked)", image_runs))
+    for name, runs in arms:
         phases = ", ".join(f"{p} {median(runs, p):,.0f}" for p in ("init", "first answer"))
         total = median(runs, "total")
         print(
@@ -154,6 +172,21 @@ def compare(args: argparse.Namespace, scratch: Path) -> None:
         f"| sentence-transformers + PyTorch (python{sys.version_info[0]}.{sys.version_info[1]} "
         f"-I) | {phases} | {s_total:,.0f} | 1.00x |"
     )
+
+
+def unpack_image(layout: Path, scratch: Path) -> Path:
+    """The image's layers extracted in order into a root filesystem; its task root."""
+    import gzip
+    import io
+    import tarfile
+
+    from bertless.packaging.oci import read_layout
+
+    rootfs = scratch / "rootfs"
+    for layer in read_layout(layout).layers:
+        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(layer.data))) as tar:
+            tar.extractall(rootfs, filter="tar")
+    return rootfs / "var" / "task"
 
 
 if __name__ == "__main__":
