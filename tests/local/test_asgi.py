@@ -49,7 +49,9 @@ def test_clients_stalled_in_their_headers_do_not_delay_health(embed_server):
         # The timeout is the test: a server that queued /health behind them would exceed it.
         answer = requests.get(embed_server + "/health", timeout=5)
         assert answer.json() == {"status": "ok"}
-        embedded = requests.post(embed_server + "/embed", json={"inputs": "still served"}, timeout=5)
+        embedded = requests.post(
+            embed_server + "/embed", json={"inputs": "still served"}, timeout=5
+        )
         assert embedded.status_code == 200
 
 
@@ -57,7 +59,7 @@ def test_a_client_stalled_in_its_body_does_not_delay_others(embed_server):
     with connect(embed_server) as sock:
         sock.sendall(
             b"POST /embed HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 100\r\n\r\n{\"inputs\": "
+            b'Content-Length: 100\r\n\r\n{"inputs": '
         )
         assert requests.get(embed_server + "/health", timeout=5).status_code == 200
 
