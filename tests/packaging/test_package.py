@@ -339,7 +339,8 @@ def test_bert_base_fp32_is_refused_for_a_lambda_zip_and_its_int8_fits(bert_base,
     assert re.fullmatch(
         r"AWS Lambda refuses this zip: the bundle alone unzips to 415\.\d MB, over the 250\.0 MB "
         rf"limit on a function's unzipped size \({AWS_QUOTAS}\); export the bundle with "
-        r"`bertless export --quantize int8` or deploy it as a container image \(up to 10 GB\)\.",
+        r"`bertless export --quantize int8` or build a container image \(up to 10 GB\): "
+        r"`bertless package aws BUNDLE --format image`\.",
         str(refused.value),
     )
     assert not (tmp_path / "fp32").exists()

@@ -268,5 +268,10 @@ def _way_out(platform: Platform) -> str:
     image = limits.package_limits(platform.key).container_image
     advice = "export the bundle with `bertless export --quantize int8`"
     if image is not None and image.value:
-        advice += f" or deploy it as a container image (up to {image.value / 2**30:.0f} GB)"
+        size = f"up to {image.value / 2**30:.0f} GB"
+        if platform.key == "aws":  # the one cloud `--format image` builds for so far
+            command = "`bertless package aws BUNDLE --format image`"
+            advice += f" or build a container image ({size}): {command}"
+        else:
+            advice += f" or deploy it as a container image ({size})"
     return advice
