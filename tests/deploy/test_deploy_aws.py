@@ -392,3 +392,12 @@ def test_a_source_that_is_neither_artifact_nor_bundle_is_refused(tmp_path, deplo
     args = deploy_cli.parse(["aws", str(tmp_path / "nothing"), "--name", "fine"])
     with pytest.raises(PreflightError, match="neither an artifact nor a bundle directory"):
         args.run(args)
+
+
+def test_the_smoke_request_is_signed_with_the_deploying_sessions_credentials():
+    session = boto3.session.Session(
+        aws_access_key_id="AKIDDEPLOYER", aws_secret_access_key="secret", region_name=REGION
+    )
+    headers = aws._signed_headers(session, REGION, "https://abc.lambda-url.us-east-1.on.aws/")
+    assert headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDDEPLOYER/")
+    assert f"/{REGION}/lambda/aws4_request" in headers["Authorization"]

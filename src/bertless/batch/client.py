@@ -25,6 +25,7 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
+from bertless import sigv4
 from bertless.batch.adaptive import Limiter, backoff
 from bertless.batch.local import BatchError
 from bertless.core.predictor import label_names
@@ -107,28 +108,20 @@ class SigV4(httpx.Auth):
     requires_request_body = True
 
     def __init__(self, region: str) -> None:
-        import botocore.session
-        from botocore.auth import SigV4Auth
-
-        credentials = botocore.session.get_session().get_credentials()
-        if credentials is None:
+        sign = sigv4.signer(region)
+        if sign is None:
             raise EndpointError(
                 "--sigv4 needs AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
                 "AWS_SECRET_ACCESS_KEY."
             )
-        self.signer = SigV4Auth(credentials, "lambda", region)
+        self.sign = sign
 
     def auth_flow(self, request: httpx.Request):
-        from botocore.awsrequest import AWSRequest
-
-        signed = AWSRequest(
-            method=request.method,
-            url=str(request.url),
-            data=request.content,
-            headers={"Content-Type": request.headers.get("Content-Type", "application/json")},
+        content_type = request.headers.get("Content-Type", "application/json")
+        signed = self.sign(
+            request.method, str(request.url), request.content, {"Content-Type": content_type}
         )
-        self.signer.add_auth(signed)
-        request.headers.update(dict(signed.headers.items()))
+        request.headers.update(signed)
         yield request
 
 

@@ -29,8 +29,10 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from bertless import sigv4
 from bertless.core.errors import BertlessError
 from bertless.local.execution_environment import ExecutionEnvironment
+from bertless.sigv4 import Sign
 
 TIMEOUT_S = 300  # longer than any synchronous HTTP path of the clouds allows
 _SERVER_TIMING = re.compile(r"(?:^|,)\s*([\w-]+)[^,]*?;\s*dur=([\d.]+)")
@@ -282,25 +284,14 @@ class HttpEndpoint:
         return connection
 
 
-def _sigv4_signer(region: str):
+def _sigv4_signer(region: str) -> Sign:
     """A function that adds SigV4 headers (service `lambda`) to one request."""
-    import botocore.session
-    from botocore.auth import SigV4Auth
-    from botocore.awsrequest import AWSRequest
-
-    credentials = botocore.session.get_session().get_credentials()
-    if credentials is None:
+    sign = sigv4.signer(region)
+    if sign is None:
         raise BenchError(
             "--sigv4 needs AWS credentials: set AWS_PROFILE or AWS_ACCESS_KEY_ID and "
             "AWS_SECRET_ACCESS_KEY"
         )
-    signer = SigV4Auth(credentials, "lambda", region)
-
-    def sign(method: str, url: str, body: bytes | None, headers: dict[str, str]) -> dict[str, str]:
-        request = AWSRequest(method=method, url=url, data=body or b"", headers=headers)
-        signer.add_auth(request)
-        return dict(request.headers.items())
-
     return sign
 
 

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bertless import sigv4
 from bertless.deploy import aws_rollout as rollout
 from bertless.deploy import aws_steps as steps
 from bertless.deploy import aws_warm as warm
@@ -419,9 +420,6 @@ def _drift(current: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
 
 def _signed_headers(session: boto3.session.Session, region: str, url: str) -> dict[str, str]:
     """SigV4 headers for a GET on an AWS_IAM Function URL, signed with the deploying identity."""
-    from botocore.auth import SigV4Auth
-    from botocore.awsrequest import AWSRequest
-
-    request = AWSRequest(method="GET", url=url.rstrip("/") + "/health")
-    SigV4Auth(session.get_credentials(), "lambda", region).add_auth(request)
-    return dict(request.headers)
+    sign = sigv4.signer(region, session.get_credentials())
+    assert sign is not None  # the preflight refused a session without credentials
+    return sign("GET", url.rstrip("/") + "/health", None, {})
