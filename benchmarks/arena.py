@@ -50,17 +50,18 @@ def measure(bundle: str, way: str) -> dict:
     predictor = Predictor.load(bundle)
     if way == "off":
         options = ort.SessionOptions()
-        options.intra_op_num_threads = predictor._session.get_session_options().intra_op_num_threads
+        session = predictor._engine.session
+        options.intra_op_num_threads = session.get_session_options().intra_op_num_threads
         options.add_session_config_entry("session.force_spinning_stop", "1")
         options.enable_cpu_mem_arena = False
         # Kept too: with no arena, there is nothing for the shrink option to shrink.
-        predictor._session = Kept(
+        predictor._engine.session = Kept(
             ort.InferenceSession(
                 str(predictor.bundle.model_path), options, providers=["CPUExecutionProvider"]
             )
         )
     elif way == "kept":
-        predictor._session = Kept(predictor._session)
+        predictor._engine.session = Kept(predictor._engine.session)
 
     def batch_one(texts: list[str]) -> dict:
         times = []

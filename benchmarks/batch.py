@@ -35,7 +35,7 @@ from common import mixed_texts
 
 from bertless import Predictor
 from bertless.batch.local import score_file
-from bertless.core.predictor import available_cpus
+from bertless.core.cpus import available_cpus
 
 Engine = Callable[[], None]
 

@@ -41,7 +41,7 @@ from fault_proxy import Faults, StandIn, fault_proxy
 
 from bertless.batch.client import Options
 from bertless.batch.endpoint import EndpointSummary, score_endpoint
-from bertless.core.predictor import available_cpus
+from bertless.core.cpus import available_cpus
 from bertless.local.server import local_server
 from bertless.platforms.limits import get_platform
 

@@ -52,7 +52,8 @@ def raw_pipeline(bundle: str):
     import onnxruntime as ort
     from tokenizers import Tokenizer
 
-    from bertless.core.predictor import available_cpus, spin_entries
+    from bertless.core.cpus import available_cpus
+    from bertless.core.engine_onnx import spin_entries
 
     tokenizer = Tokenizer.from_file(f"{bundle}/tokenizer.json")
     tokenizer.enable_truncation(256)

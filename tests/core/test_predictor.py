@@ -163,7 +163,7 @@ def test_bertless_spin_sets_how_idle_threads_wait(minilm_bundle, monkeypatch, sp
         monkeypatch.delenv("BERTLESS_SPIN", raising=False)
     else:
         monkeypatch.setenv("BERTLESS_SPIN", spin)
-    options = Predictor.load(minilm_bundle)._session.get_session_options()
+    options = Predictor.load(minilm_bundle)._engine.session.get_session_options()
     assert options.get_session_config_entry(key) == value
 
 

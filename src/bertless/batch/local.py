@@ -37,8 +37,9 @@ import pyarrow.parquet as pq
 from bertless.batch.io import Chunk, Source, atomic, format_of, write_tables
 from bertless.batch.scoring import ERROR_COLUMN, Summary, result_schema, score_rows
 from bertless.core.bundle import Bundle, load_bundle
+from bertless.core.cpus import available_cpus
 from bertless.core.errors import BertlessError
-from bertless.core.predictor import Predictor, available_cpus
+from bertless.core.predictor import Predictor
 
 DEFAULT_CHUNK_ROWS = 1024
 RUN_FILE = "run.json"

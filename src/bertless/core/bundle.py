@@ -42,6 +42,11 @@ class Manifest(BaseModel):
 
     schema_version: int = SCHEMA_VERSION
     model_id: str
+    architecture: Literal["transformer", "static", "bilstm"] = Field(
+        default="transformer",
+        description="What the model is and so which engine runs it: a transformer encoder or a "
+        "BiLSTM student (ONNX, onnxruntime), or a static embedding table (numpy only).",
+    )
     revision: str | None = None
     task: Task
     labels: list[str] = Field(default_factory=list, description="Output order of the logits.")

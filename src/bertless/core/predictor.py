@@ -1,24 +1,23 @@
 """Predictor: texts in, vectors or labels out, in input order.
 
 The work per call is tokenize → sort by length → micro-batches padded to their own longest
-sequence → one shared onnxruntime session → pool / softmax. Sorting keeps padding (wasted compute)
-small when lengths vary; the order of the answers is restored before returning.
+sequence → one shared engine (an onnxruntime session) → pool / softmax. Sorting keeps padding
+(wasted compute) small when lengths vary; the order of the answers is restored before returning.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
-import onnxruntime as ort
 from tokenizers import Encoding, Tokenizer
 
 from bertless.core.bundle import Bundle, Manifest, load_bundle
-from bertless.core.config import env_bool
-from bertless.core.errors import BackendError, BundleError, InputError, InputTooLongError
+from bertless.core.cpus import available_cpus
+from bertless.core.errors import BackendError, InputError, InputTooLongError
 
 # Characters per token of the limit that a long text's head keeps (see Predictor._head):
 # English averages about four per token; whitespace-free text falls back to the whole text.
@@ -35,45 +34,6 @@ class Forward:
 
     values: np.ndarray
     token_counts: list[int]
-
-
-def available_cpus() -> int:
-    """CPUs this process may really use: affinity, then the cgroup quota a function runs under.
-
-    Lambda and Cloud Run give CPU in proportion to memory through cgroup quotas, while
-    `os.cpu_count()` reports the host's cores; too many threads then only contend.
-    """
-    override = os.environ.get("BERTLESS_THREADS")
-    if override and override.isdigit() and int(override) > 0:
-        return int(override)
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        if quota != "max":
-            cpus = min(cpus, max(1, round(int(quota) / int(period))))
-    except (OSError, ValueError):
-        pass
-    return max(1, cpus)
-
-
-def spin_entries() -> dict[str, str]:
-    """onnxruntime session entries for `BERTLESS_SPIN`: how idle intra-op threads wait.
-
-    Unset (the default): they spin-wait while a run is under way and stop the moment it returns.
-    `1`: they keep spinning after a run too (onnxruntime's own default); `0`: they never spin.
-
-    Spinning between a run's operators is what makes a batch-1 request fast (never spinning was
-    about 40% slower on idle cores). Spinning after a run only burns CPU that someone else needs:
-    the Python thread answering the request, a cgroup quota, or another process on the same cores
-    (a client, a second `bertless serve` worker). On 2 cores, `bertless serve` and its client both
-    left spinning answered batch-1 /embed about twice as slow; stopping at the end of a run cost
-    at most a few percent on an instance serving one request at a time, as Lambda, Cloud Functions
-    and Azure do. `0` suits cores shared with other busy processes.
-    """
-    spin = env_bool("BERTLESS_SPIN")
-    if spin is None:
-        return {"session.force_spinning_stop": "1"}
-    return {"session.intra_op.allow_spinning": "1" if spin else "0"}
 
 
 def probabilities(logits: np.ndarray, multi_label: bool) -> np.ndarray:
@@ -138,8 +98,21 @@ def as_items(inputs: object, *, pairs: bool) -> list[Item]:
     return items
 
 
+class Engine(Protocol):
+    """What runs a bundle's model: padded token ids in, token states or one row per input out."""
+
+    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray: ...
+
+
+def open_engine(bundle: Bundle, threads: int | None = None) -> Engine:
+    """The engine for the bundle's architecture, imported only when a bundle needs it."""
+    from bertless.core.engine_onnx import OnnxEngine
+
+    return OnnxEngine(bundle, threads or available_cpus())
+
+
 class Predictor:
-    """One loaded bundle, safe to share between threads (onnxruntime sessions are)."""
+    """One loaded bundle, safe to share between threads (its engine is)."""
 
     def __init__(self, bundle: Bundle, threads: int | None = None) -> None:
         self.bundle = bundle
@@ -150,14 +123,7 @@ class Predictor:
         self._truncating = Tokenizer.from_file(str(bundle.tokenizer_path))
         self._truncating.no_padding()
         self._truncating.enable_truncation(self.manifest.max_length)
-        self._session = self._open_session(threads or available_cpus())
-        self._check_graph()
-        # After each run the arena gives back what the run grew it by: kept (onnxruntime's
-        # default), one request of 32 texts at full length left a process at 500 MB instead of
-        # about 230 MB for as long as it lived, with no batch-1 request faster for it
-        # (benchmarks/arena.py). Serving processes also cap malloc's heaps (core.allocator).
-        self._run_options = ort.RunOptions()
-        self._run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+        self._engine = open_engine(bundle, threads)
         # What runs one padded micro-batch: the session itself, or a `core.batcher.Batcher` in
         # front of it that bounds and merges the runs of concurrent requests (the service's).
         self.runner: Callable[[list[Encoding]], np.ndarray] = self._run
@@ -313,12 +279,7 @@ class Predictor:
             ids[row, :n] = encoding.ids
             mask[row, :n] = 1
             types[row, :n] = encoding.type_ids
-        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-        (out,) = self._session.run(
-            [self.manifest.output],
-            {name: feeds[name] for name in self.manifest.inputs},
-            self._run_options,
-        )
+        out = self._engine.run({"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
         if out.ndim == 3:
             return self._pool(out, mask)
         return out
@@ -334,37 +295,4 @@ class Predictor:
             raise InputError(
                 f"{method}() needs a {task} bundle; {self.manifest.model_id} is "
                 f"{self.manifest.task}."
-            )
-
-    def _open_session(self, threads: int) -> ort.InferenceSession:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        # The graph was optimized at export; only cheap, hardware-specific passes remain.
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        for key, value in spin_entries().items():
-            options.add_session_config_entry(key, value)
-        try:
-            return ort.InferenceSession(
-                str(self.bundle.model_path), options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as error:  # onnxruntime raises its own untyped errors
-            raise BundleError(
-                f"{self.bundle.model_path} is not a model onnxruntime can load ({error}); "
-                "re-export the bundle."
-            ) from error
-
-    def _check_graph(self) -> None:
-        graph_inputs = [i.name for i in self._session.get_inputs()]
-        graph_outputs = [o.name for o in self._session.get_outputs()]
-        if sorted(graph_inputs) != sorted(self.manifest.inputs):
-            raise BundleError(
-                f"{self.bundle.model_path} takes inputs {graph_inputs} but bundle.json says "
-                f"{self.manifest.inputs}: the model and manifest come from different exports."
-            )
-        if self.manifest.output not in graph_outputs:
-            raise BundleError(
-                f"{self.bundle.model_path} has no output {self.manifest.output!r} (it has "
-                f"{graph_outputs}): the model and manifest come from different exports."
             )
