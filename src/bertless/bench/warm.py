@@ -7,12 +7,14 @@ cache, minimum instances, always-ready instances). This module adds both to the 
 price, for a steady rate of requests, and finds where each option costs as much as a VM.
 
 The model, stated once so every figure can be checked by hand:
-- Requests arrive at a steady rate. By Little's law `R x d / month` requests are in flight on
+- Requests arrive at a steady rate (or, with a daily profile, at each hour's rate for the cold
+  starts, coldrate.py). By Little's law `R x d / month` requests are in flight on
   average; an instance that takes `concurrency` requests at once shares its billed time among
   min(in flight, concurrency) of them, never fewer than one.
 - `N` warm instances serve the share N / (instances busy on average) of the requests, all of it
   when they suffice; those requests have no cold start. The rest run on demand, and a share
-  `cold_start_rate` of them pays a cold start of `cold_start_ms`.
+  `cold_start_rate` of them pays a cold start of `cold_start_ms`; with a daily profile the cold
+  starts are derived instead from the profile and the platform's idle lifetime (coldrate.py).
 - SnapStart replaces each cold start's billed INIT by a restore (per GB of memory) and caches one
   published version's snapshot all month.
 - Free tiers are left out: they are shared by every function of an account, and provisioned
@@ -26,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from bertless.bench.coldrate import ColdStarts, month_of_cold_starts
 from bertless.bench.cost import (
     DEFAULT_VM,
     HOURS_PER_MONTH,
@@ -59,6 +62,7 @@ class Traffic:
     cold_start_rate: float  # the share of on-demand requests that meet a cold start
     memory_mb: int
     concurrency: int = 1  # requests one instance takes at once (Cloud Run, Azure Flex)
+    profile: tuple[float, ...] | None = None  # requests in each hour of a typical day: derive
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,7 @@ class OptionCost:
     cold_starts: float  # how many a month
     break_even_requests_per_month: float | None  # None: cheaper than the VM at any traffic
     note: str = ""
+    derived: ColdStarts | None = None  # the cold starts and instances a daily profile gives
 
     @property
     def total(self) -> float:
@@ -165,6 +170,10 @@ def month(cloud: str, option: Option, traffic: Traffic, arch: str = "x86_64") ->
         served_warm = min(1.0, option.instances / busy_instances) if busy_instances else 1.0
     on_demand = requests * (1 - served_warm)
     cold_starts = on_demand * traffic.cold_start_rate
+    derived = None
+    if traffic.profile is not None:
+        derived = _derived(platform, warm, option, traffic)
+        cold_starts = derived.per_month
     requests_part = (
         on_demand * billed_s * (gb * gb_price + vcpus * vcpu_price)
         + requests * served_warm * billed_s * (gb * served_price + vcpus * vcpu_price)
@@ -202,6 +211,26 @@ def month(cloud: str, option: Option, traffic: Traffic, arch: str = "x86_64") ->
         cold_starts=cold_starts,
         break_even_requests_per_month=None,
         note="; ".join(notes),
+        derived=derived,
+    )
+
+
+def _derived(
+    platform: limits.Platform, warm: WarmPricing, option: Option, traffic: Traffic
+) -> ColdStarts:
+    """The cold starts `traffic`'s daily profile gives on `platform`, its warm instances kept."""
+    if warm.idle_lifetime_s is None or traffic.profile is None:
+        raise limits.OutOfRangeError(
+            f"no idle lifetime is recorded for {platform.name}: give --cold-start-rate instead "
+            "of a traffic profile"
+        )
+    return month_of_cold_starts(
+        traffic.profile,
+        traffic.requests_per_month,
+        traffic.duration_ms / 1000,
+        traffic.concurrency,
+        warm.idle_lifetime_s.value,
+        option.instances if option.kind == WARM else 0,
     )
 
 
@@ -270,12 +299,15 @@ def render_warm_table(rows: list[OptionCost | str], traffic: Traffic, vm: str) -
     vm_monthly = limits.get_vm(vm).usd_per_hour * HOURS_PER_MONTH
     table = Table(
         title=f"A month of {traffic.requests_per_month:,.0f} requests: {traffic.duration_ms:g} ms "
-        f"warm, {traffic.cold_start_ms:g} ms cold start for {traffic.cold_start_rate:.2%} of "
-        f"on-demand requests, {traffic.memory_mb} MB (no free tier)"
+        f"warm, {traffic.cold_start_ms:g} ms cold start for {cold_start_words(traffic)}, "
+        f"{traffic.memory_mb} MB (no free tier)"
     )
     for header in ("cloud", "option"):
         table.add_column(header)
-    for header in ("month", "per million", "cold starts", "warm capacity", "VM break-even"):
+    headers = ["month", "per million", "cold starts", "warm capacity", "VM break-even"]
+    if traffic.profile is not None:
+        headers[3:3] = ["cold share", "instances mean / peak"]
+    for header in headers:
         table.add_column(header, justify="right")
     notes = []
     for row in rows:
@@ -285,7 +317,7 @@ def render_warm_table(rows: list[OptionCost | str], traffic: Traffic, vm: str) -
         per_million = (
             row.total / traffic.requests_per_month * _MILLION if traffic.requests_per_month else 0
         )
-        table.add_row(
+        cells = [
             row.platform,
             row.option,
             _usd(row.total),
@@ -293,10 +325,16 @@ def render_warm_table(rows: list[OptionCost | str], traffic: Traffic, vm: str) -
             _usd(row.cold_starts_part),
             _usd(row.warm_capacity_part),
             _requests(row.break_even_requests_per_month),
-        )
+        ]
+        if row.derived is not None:
+            instances = f"{row.derived.mean_instances:.2f} / {row.derived.peak_instances:.2f}"
+            cells[5:5] = [f"{row.derived.share:.3%}", instances]
+        table.add_row(*cells)
         if row.note:
             notes.append(f"{row.platform}, {row.option}: {row.note}")
-    if traffic.cold_start_rate == DEFAULT_COLD_START_RATE:
+    if traffic.profile is not None:
+        notes.extend(derivation_notes())
+    elif traffic.cold_start_rate == DEFAULT_COLD_START_RATE:
         source = limits.AWS.pricing.warm.init_billed.source  # type: ignore[union-attr]
         notes.append(f"assumed: 1% of on-demand requests meet a cold start ({source})")
     notes.append(f"VM: {vm} at {_usd(vm_monthly)} a month")
@@ -315,6 +353,31 @@ def warm_to_json(rows: list[OptionCost | str], traffic: Traffic) -> dict[str, An
         sources = sorted({record.source for record in limits.records(pricing)})
         options.append({**asdict(row), "total": row.total, "price_sources": sources})
     return {"traffic": asdict(traffic), "free_tier": False, "options": options}
+
+
+def cold_start_words(traffic: Traffic) -> str:
+    """Which requests meet a cold start, in words for a title."""
+    if traffic.profile is None:
+        return f"{traffic.cold_start_rate:.2%} of on-demand requests"
+    return "the requests a daily profile leaves cold"
+
+
+def derivation_notes() -> list[str]:
+    """The assumption behind derived cold starts, and each cloud's idle lifetime with its source."""
+    notes = [
+        "derived: Poisson arrivals at each hour's rate, each request on the oldest instance with "
+        "a free slot, an instance gone after its idle lifetime (bertless.bench.coldrate)"
+    ]
+    for cloud in WARM_CLOUDS:
+        pricing = limits.get_platform(cloud).pricing
+        lifetime = pricing.warm.idle_lifetime_s if pricing and pricing.warm else None
+        if lifetime is not None:
+            doubt = " (unconfirmed)" if "unconfirmed" in lifetime.note else ""
+            notes.append(
+                f"{limits.get_platform(cloud).name}: idle lifetime {lifetime.value / 60:g} min"
+                f"{doubt}, {lifetime.source}"
+            )
+    return notes
 
 
 def _requests(count: float | None) -> str:

@@ -10,7 +10,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from bertless.bench.cost import DEFAULT_VM, HOURS_PER_MONTH
-from bertless.bench.warm import WARM_CLOUDS, Traffic, month, options_for, traffic_for
+from bertless.bench.warm import (
+    WARM_CLOUDS,
+    Traffic,
+    cold_start_words,
+    month,
+    options_for,
+    traffic_for,
+)
 from bertless.platforms import limits
 
 COLOURS = {"aws": "tab:orange", "gcp": "tab:blue", "azure": "tab:green"}
@@ -59,8 +66,7 @@ def plot_months(
     axes.axhline(vm_monthly, color="black", linewidth=2, label=f"always-on {vm}")
     axes.set(
         title=f"A month's bill: {traffic.duration_ms:g} ms warm, {traffic.cold_start_ms:g} ms cold "
-        f"start for {traffic.cold_start_rate:.1%} of on-demand requests, {traffic.memory_mb} MB "
-        "(no free tier)",
+        f"start for {cold_start_words(traffic)}, {traffic.memory_mb} MB (no free tier)",
         xlabel="requests per month (log scale)",
         ylabel="US dollars a month (log scale)",
         xscale="log",

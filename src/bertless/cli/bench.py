@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from bertless.bench.coldrate import DAYS_PER_MONTH, parse_profile
 from bertless.bench.cost import DEFAULT_VM, cost_report, render_cost_table, report_to_json
 from bertless.bench.warm import (
     DEFAULT_COLD_START_RATE,
@@ -139,7 +140,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_bench)
 
 
-def _add_pricing(p: argparse.ArgumentParser) -> None:
+def _add_pricing(p: argparse.ArgumentParser, requests_default: int | None = 1_000_000) -> None:
     add(
         p,
         "--arch",
@@ -153,8 +154,10 @@ def _add_pricing(p: argparse.ArgumentParser) -> None:
         "--requests-per-month",
         env="BERTLESS_REQUESTS_PER_MONTH",
         type=int,
-        default=1_000_000,
-        help="for the monthly bill, with and without the free tier (default 1,000,000)",
+        default=requests_default,
+        help="for the monthly bill, with and without the free tier (default 1,000,000"
+        + ("" if requests_default else "; with --traffic-profile, its day times 30.4")
+        + ")",
     )
 
 
@@ -242,7 +245,7 @@ def _add_cost(sub: argparse._SubParsersAction) -> None:
         default=1769,
         help="MB priced (default 1769)",
     )
-    _add_pricing(p)
+    _add_pricing(p, requests_default=None)
     add(p, "--vm", env="BERTLESS_VM", default=DEFAULT_VM, help="an always-on VM to compare")
     _add_warm(p)
     add(
@@ -276,6 +279,16 @@ def _add_warm(p: argparse.ArgumentParser) -> None:
     )
     add(
         p,
+        "--traffic-profile",
+        env="BERTLESS_TRAFFIC_PROFILE",
+        metavar="COUNTS|FILE",
+        help="requests in each hour of a typical day: 24 numbers from midnight, or a file of "
+        "them, or a JSON-lines request log with a time on each line; derives each cloud's "
+        "cold starts and instances from it and the cloud's idle lifetime, in place of "
+        "--cold-start-rate",
+    )
+    add(
+        p,
         "--concurrency",
         env="BERTLESS_INSTANCE_CONCURRENCY",
         dest="instance_concurrency",
@@ -305,10 +318,14 @@ def run_cost(args: argparse.Namespace) -> int:
     from bertless.bench.latency import BenchError
 
     try:
+        profile = parse_profile(args.traffic_profile) if args.traffic_profile else None
+        if args.requests_per_month is None:
+            daily = sum(profile) if profile else None
+            args.requests_per_month = round(daily * DAYS_PER_MONTH) if daily else 1_000_000
         report = cost_report(
             args.duration_ms, args.memory, args.arch, args.requests_per_month, args.vm
         )
-        warm = _warm_report(args)
+        warm = _warm_report(args, profile)
     except (ValueError, LookupError) as error:
         raise BenchError(str(error)) from None
     if args.json:
@@ -331,11 +348,14 @@ def run_cost(args: argparse.Namespace) -> int:
     return 0
 
 
-def _warm_report(args: argparse.Namespace) -> tuple[Traffic, list[OptionCost | str]] | None:
+def _warm_report(
+    args: argparse.Namespace, profile: tuple[float, ...] | None
+) -> tuple[Traffic, list[OptionCost | str]] | None:
     """The traffic and its month per cloud and option, or None without a cold start to price."""
     if args.cold_start_ms is None:
-        if args.cost_plot:
-            raise ValueError("--plot draws cold starts: give --cold-start-ms too")
+        if args.cost_plot or profile:
+            flag = "--plot" if args.cost_plot else "--traffic-profile"
+            raise ValueError(f"{flag} prices cold starts: give --cold-start-ms too")
         return None
     if args.warm_instances < 0:
         raise ValueError(f"--warm-instances cannot be negative; got {args.warm_instances}")
@@ -346,5 +366,6 @@ def _warm_report(args: argparse.Namespace) -> tuple[Traffic, list[OptionCost | s
         cold_start_rate=args.cold_start_rate,
         memory_mb=args.memory,
         concurrency=args.instance_concurrency,
+        profile=profile,
     )
     return traffic, warm_report(traffic, args.warm_instances, args.arch, args.vm)

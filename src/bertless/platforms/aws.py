@@ -213,6 +213,16 @@ AWS = Platform(
                 "an execution environment serves one request at a time",
                 read_on=READ_ON_WARM,
             ),
+            idle_lifetime_s=fig(
+                600.0,
+                "seconds idle",
+                "https://mikhail.io/2019/08/aws-lambda-cold-starts-after-10-minutes/",
+                "unconfirmed: AWS documents no figure, only that it keeps an execution "
+                "environment 'for a non-deterministic period of time' (Lambda operator guide, "
+                "execution environments); this third-party measurement (2019) saw every idle "
+                "instance recycled 10 minutes after its last request",
+                read_on=READ_ON_WARM,
+            ),
         ),
     ),
 )

@@ -166,6 +166,15 @@ AZURE = Platform(
                 "per-instance HTTP concurrency; unconfirmed: as last known",
                 read_on=READ_ON_WARM,
             ),
+            idle_lifetime_s=fig(
+                1200.0,
+                "seconds idle",
+                "https://mikhail.io/2019/08/aws-lambda-cold-starts-after-10-minutes/",
+                "unconfirmed: Microsoft documents no idle time for Flex Consumption; this "
+                "third-party measurement (2019) saw Azure Functions (Consumption) recycle an "
+                "instance after 20 minutes idle",
+                read_on=READ_ON_WARM,
+            ),
         ),
     ),
 )

@@ -138,6 +138,17 @@ GCP = Platform(
                 "above 1 needs at least 1 vCPU; the Cloud Functions API sets 1 unless told",
                 read_on=READ_ON_WARM,
             ),
+            idle_lifetime_s=fig(
+                900.0,
+                "seconds idle",
+                "https://cloud.google.com/run/docs/about-instance-autoscaling",
+                "unconfirmed: the functions' own page keeps idle instances 'for an unspecified "
+                "amount of time' (cloud.google.com/functions/docs/configuring/min-instances); "
+                "15 minutes is the 'up to 15 minutes' Cloud Run's autoscaling page gave as last "
+                "known, not found in today's copy of it; mikhail.io (2019) saw instances survive "
+                "hours, so cold starts may be fewer",
+                read_on=READ_ON_WARM,
+            ),
         ),
     ),
 )

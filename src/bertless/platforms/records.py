@@ -106,6 +106,7 @@ class WarmPricing:
     snapshot_cache_per_gb_second: Figure[float] | None = None  # SnapStart, per cached version
     snapshot_restore_per_gb: Figure[float] | None = None  # SnapStart, per restore
     max_concurrency: Figure[int] | None = None  # requests one instance may take at once
+    idle_lifetime_s: Figure[float] | None = None  # an idle instance lives this long, then is gone
 
 
 @dataclass(frozen=True, kw_only=True)
