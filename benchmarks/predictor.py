@@ -6,6 +6,10 @@ cold start: each engine alone in a fresh process (peak RSS from VmHWM, which, un
 does not carry the parent's high-water mark across exec).
 
     .venv/bin/python benchmarks/predictor.py [--texts 1000] [--cold-starts 5]
+        [--bundle NAME=PATH]...
+
+`--bundle NAME=PATH` (repeatable) adds any bertless bundle as one more engine, `bertless-NAME`,
+run through `Predictor` like the built-in ones (a static or BiLSTM student, another export).
 """
 
 from __future__ import annotations
@@ -36,13 +40,13 @@ def load(engine: str, bundles: dict[str, str]):
 
         model = SentenceTransformer(str(default_model_path()), device="cpu")
         return lambda texts, b: model.encode(texts, batch_size=b, normalize_embeddings=True)
-    kind, precision = engine.split("-")
+    kind, name = engine.split("-", 1)
     if kind == "bertless":
         from bertless import Predictor
 
-        predictor = Predictor.load(bundles[precision])
+        predictor = Predictor.load(bundles[name])
         return lambda texts, b: predictor.encode(texts, batch_size=b, truncate=True)
-    return raw_pipeline(bundles[precision])
+    return raw_pipeline(bundles[name])
 
 
 def raw_pipeline(bundle: str):
@@ -84,31 +88,31 @@ def raw_pipeline(bundle: str):
     return encode
 
 
-def interleaved(bundles: dict[str, str], n: int) -> dict:
+def interleaved(names: list[str], bundles: dict[str, str], n: int) -> dict:
     """Per-call latency at batch 1 and 32 (calls of 1 or 32 texts), and bulk throughput (all
     texts in one call with batch_size 32, where an engine may sort by length)."""
-    engines = {e: load(e, bundles) for e in ENGINES}
+    engines = {e: load(e, bundles) for e in names}
     texts = mixed_texts(n)
     for encode in engines.values():
         encode(texts[:32], 32)  # warm-up
-    result = {e: {} for e in ENGINES}
+    result: dict[str, dict] = {e: {} for e in names}
     # A fresh random order each turn: onnxruntime's threads spin for a while after a run, so an
     # engine that always followed the same one would always pay for its neighbour's spinning.
     rng = random.Random(0)
     for batch in (1, 32):
-        calls = {e: [] for e in ENGINES}
+        calls: dict[str, list[float]] = {e: [] for e in names}
         for i in range(0, len(texts), batch):
             chunk = texts[i : i + batch]
-            for engine in rng.sample(ENGINES, len(ENGINES)):
+            for engine in rng.sample(names, len(names)):
                 t0 = time.perf_counter()
                 engines[engine](chunk, batch)
                 calls[engine].append(time.perf_counter() - t0)
-        for engine in ENGINES:
+        for engine in names:
             result[engine][f"batch{batch}"] = {
                 "texts_per_s": len(texts) / sum(calls[engine]),
                 **quantiles(calls[engine]),
             }
-    for engine in ENGINES:
+    for engine in names:
         t0 = time.perf_counter()
         engines[engine](texts, 32)
         result[engine]["bulk_texts_per_s"] = len(texts) / (time.perf_counter() - t0)
@@ -141,7 +145,7 @@ def peak_rss_mb(engine: str, bundles: dict[str, str], n: int) -> float:
 
 def cold_start(engine: str, bundles: dict[str, str]) -> float:
     kind = engine if engine == "sentence-transformers" else engine.split("-")[0]
-    code = COLD[kind].format(b=bundles.get(engine.split("-")[-1], ""), here=HERE)
+    code = COLD[kind].format(b=bundles.get(engine.split("-", 1)[-1], ""), here=HERE)
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
     return time.perf_counter() - start
@@ -151,7 +155,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--texts", type=int, default=1000)
     parser.add_argument("--cold-starts", type=int, default=5)
+    parser.add_argument(
+        "--bundle",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="one more engine, bertless-NAME, from the bundle at PATH (repeatable)",
+    )
     args = parser.parse_args()
+    extra = dict(bundle_arg(value) for value in args.bundle)
 
     from bertless.models.export import export
 
@@ -160,18 +172,30 @@ def main() -> None:
     export(None, bundles["fp32"])
     export(None, bundles["int8"], quantize="int8")
     sizes = {p: (Path(b) / "model.onnx").stat().st_size / 2**20 for p, b in bundles.items()}
+    bundles.update(extra)
+    names = ENGINES + [f"bertless-{name}" for name in extra]
 
-    runs = interleaved(bundles, args.texts)
-    rss = {e: peak_rss_mb(e, bundles, args.texts) for e in ENGINES}
-    colds: dict[str, list[float]] = {e: [] for e in ENGINES}
+    runs = interleaved(names, bundles, args.texts)
+    rss = {e: peak_rss_mb(e, bundles, args.texts) for e in names}
+    colds: dict[str, list[float]] = {e: [] for e in names}
     for _ in range(args.cold_starts):
-        for engine in ENGINES:
+        for engine in names:
             colds[engine].append(cold_start(engine, bundles))
-    report(runs, rss, colds, sizes, args)
+    report(names, runs, rss, colds, sizes, args)
     print(json.dumps({"runs": runs, "rss_mb": rss, "cold_s": colds}), file=sys.stderr)
 
 
-def report(runs, rss, colds, sizes, args) -> None:
+def bundle_arg(value: str) -> tuple[str, str]:
+    """NAME=PATH from the command line, the bundle checked to exist before anything runs."""
+    name, _, path = value.partition("=")
+    if not name or not path or name in ("fp32", "int8"):
+        raise SystemExit(f"--bundle {value}: give NAME=PATH, NAME other than fp32 and int8.")
+    if not (Path(path) / "bundle.json").is_file():
+        raise SystemExit(f"--bundle {value}: {path} has no bundle.json; give a bundle directory.")
+    return name, path
+
+
+def report(names, runs, rss, colds, sizes, args) -> None:
     st_cold = statistics.median(colds["sentence-transformers"])
     st = runs["sentence-transformers"]
     print(
@@ -185,10 +209,10 @@ def report(runs, rss, colds, sizes, args) -> None:
         "| b=32 q50/q95/q99 ms | peak RSS MB | cold start s | cold vs ST |"
     )
     print("|---" * 11 + "|")
-    for engine in ENGINES:
+    for engine in names:
         r = runs[engine]
         values = (r["batch1"]["texts_per_s"], r["batch32"]["texts_per_s"], r["bulk_texts_per_s"])
-        precision = engine.split("-")[-1]
+        precision = engine.split("-", 1)[-1]
         floor = runs.get(f"raw-{precision}")
         ref = (st["batch1"]["texts_per_s"], st["batch32"]["texts_per_s"], st["bulk_texts_per_s"])
         vs_raw = "–"
