@@ -185,3 +185,23 @@ def test_cost_plot_without_a_cold_start_is_one_sentence(tmp_path, capsys):
     code = main(["cost", "--duration-ms", "20", "--plot", str(tmp_path / "x.png")])
     assert code == 2
     assert "give --cold-start-ms" in capsys.readouterr().err
+
+
+def test_startup_cpu_boost_bills_a_shorter_start_up_at_twice_the_vcpus():
+    boosted = replace(README, boosted_cold_start_ms=600)
+    m = month("gcp", Option(warm.BOOST), boosted)
+    # 10,000 start-ups of 600 ms (100 ms steps) at 1 GiB and 2 x 0.583 vCPU:
+    # 0.6 s * (0.0000025 + 1.166 * 0.000024) = 0.0000182904 each
+    assert m.cold_starts_part == pytest.approx(10_000 * 0.6 * (0.0000025 + 1.166 * 0.000024))
+    assert m.option == "on demand, startup CPU boost"
+    # without a boosted measurement the start-up keeps its length and costs more than unboosted
+    unboosted = month("gcp")
+    assert month("gcp", Option(warm.BOOST)).cold_starts_part > unboosted.cold_starts_part
+    assert m.requests_part == pytest.approx(unboosted.requests_part)
+
+
+def test_only_cloud_run_is_priced_with_the_boost():
+    assert [o.kind for o in warm.options_for("gcp", 0, cpu_boost=True)] == ["on demand", warm.BOOST]
+    assert warm.BOOST not in [o.kind for o in warm.options_for("aws", 0, cpu_boost=True)]
+    with pytest.raises(limits.OutOfRangeError, match="offers no startup CPU boost"):
+        month("aws", Option(warm.BOOST))

@@ -44,9 +44,10 @@ if TYPE_CHECKING:
 
 SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600
 WARM_CLOUDS = ("aws", "gcp", "azure")
-ON_DEMAND, SNAPSTART, WARM = "on demand", "SnapStart", "warm"
+ON_DEMAND, SNAPSTART, WARM, BOOST = "on demand", "SnapStart", "warm", "startup CPU boost"
 _MILLION = 1_000_000
 _MOST_REQUESTS = 10.0**13  # where the break-even search gives up
+_MOST_VCPUS = 8.0  # Cloud Run's largest instance, which the boost does not pass
 DEFAULT_COLD_START_RATE = 0.01
 """The share of requests that meet a cold start unless told: AWS's INIT billing post puts cold
 starts "under 1% of invocations" in production (limits.AWS's warm pricing, init_billed)."""
@@ -63,6 +64,7 @@ class Traffic:
     memory_mb: int
     concurrency: int = 1  # requests one instance takes at once (Cloud Run, Azure Flex)
     profile: tuple[float, ...] | None = None  # requests in each hour of a typical day: derive
+    boosted_cold_start_ms: float | None = None  # the start-up with startup CPU boost, measured
 
 
 @dataclass(frozen=True)
@@ -93,11 +95,14 @@ class OptionCost:
         return self.requests_part + self.cold_starts_part + self.warm_capacity_part
 
 
-def options_for(cloud: str, warm_instances: int) -> list[Option]:
-    """The options a cloud offers: on demand, SnapStart on AWS, and `warm_instances` kept warm."""
+def options_for(cloud: str, warm_instances: int, cpu_boost: bool = False) -> list[Option]:
+    """The options a cloud offers: on demand, SnapStart on AWS, startup CPU boost on Cloud Run
+    when asked, and `warm_instances` kept warm."""
     found = [Option(ON_DEMAND)]
     if cloud == "aws":
         found.append(Option(SNAPSTART))
+    if cpu_boost and cloud == "gcp":
+        found.append(Option(BOOST))
     if warm_instances > 0:
         found.append(Option(WARM, warm_instances))
     return found
@@ -121,12 +126,16 @@ def option_cost(
 
 
 def warm_report(
-    traffic: Traffic, warm_instances: int = 1, arch: str = "x86_64", vm: str = DEFAULT_VM
+    traffic: Traffic,
+    warm_instances: int = 1,
+    arch: str = "x86_64",
+    vm: str = DEFAULT_VM,
+    cpu_boost: bool = False,
 ) -> list[OptionCost | str]:
     """Every cloud and option for `traffic`; a sentence in place of an option a cloud refuses."""
     rows: list[OptionCost | str] = []
     for cloud in WARM_CLOUDS:
-        for option in options_for(cloud, warm_instances):
+        for option in options_for(cloud, warm_instances, cpu_boost):
             try:
                 rows.append(option_cost(cloud, option, traffic_for(cloud, traffic), arch, vm))
             except limits.OutOfRangeError as error:
@@ -187,6 +196,16 @@ def month(cloud: str, option: Option, traffic: Traffic, arch: str = "x86_64") ->
         cold_part = cold_starts * gb * restore
         capacity = gb * SECONDS_PER_MONTH * warm.snapshot_cache_per_gb_second.value
         notes.append("one published version cached all month; each restore billed per GB")
+    elif option.kind == BOOST and warm.startup_boost is not None:
+        label = f"{ON_DEMAND}, {BOOST}"
+        start_ms = traffic.boosted_cold_start_ms
+        if start_ms is None:
+            start_ms = traffic.cold_start_ms
+            notes.append("start-up as long as without the boost: give the boosted one measured")
+        boosted = min(vcpus * warm.startup_boost.value, _MOST_VCPUS)
+        init_s = _billed_ms(pricing, start_ms) / 1000
+        cold_part = cold_starts * init_s * (gb * gb_price + boosted * vcpu_price)
+        notes.append(f"start-up billed at {boosted:g} vCPUs (unconfirmed)")
     elif warm.init_billed.value:
         init_s = _billed_ms(pricing, traffic.cold_start_ms) / 1000
         cold_part = cold_starts * init_s * (gb * gb_price + vcpus * vcpu_price)
@@ -246,7 +265,9 @@ def _warm_pricing(
     warm = pricing.warm
     if option.kind == SNAPSTART and warm.snapshot_cache_per_gb_second is None:
         raise limits.OutOfRangeError(f"{platform.name} offers no SnapStart")
-    if option.kind != ON_DEMAND and arch != "x86_64":
+    if option.kind == BOOST and warm.startup_boost is None:
+        raise limits.OutOfRangeError(f"{platform.name} offers no startup CPU boost")
+    if option.kind in (SNAPSTART, WARM) and arch != "x86_64":
         name = SNAPSTART if option.kind == SNAPSTART else warm.capacity_name
         raise limits.OutOfRangeError(f"{name} is priced here for x86_64 only, not {arch}")
     most = warm.max_concurrency.value if warm.max_concurrency else 1

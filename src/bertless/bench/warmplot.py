@@ -37,6 +37,7 @@ def plot_months(
     arch: str = "x86_64",
     vm: str = DEFAULT_VM,
     requests: list[float] | None = None,
+    cpu_boost: bool = False,
 ) -> Path:
     """Draw every cloud's options over `requests` (default 10 thousand to 1 billion) to a PNG."""
     import matplotlib
@@ -47,7 +48,8 @@ def plot_months(
     xs = requests or requests_axis()
     figure, axes = plt.subplots(figsize=(10, 6.5), constrained_layout=True)
     for cloud in WARM_CLOUDS:
-        for option, style in zip(options_for(cloud, warm_instances), STYLES, strict=False):
+        options = options_for(cloud, warm_instances, cpu_boost)
+        for option, style in zip(options, STYLES, strict=False):
             try:
                 rows = [
                     month(

@@ -298,6 +298,20 @@ def _add_warm(p: argparse.ArgumentParser) -> None:
     )
     add(
         p,
+        "--cpu-boost",
+        env="BERTLESS_CPU_BOOST",
+        action="store_true",
+        help="also price Cloud Run with startup CPU boost: start-ups billed at twice the vCPUs",
+    )
+    add(
+        p,
+        "--boosted-cold-start-ms",
+        env="BERTLESS_BOOSTED_COLD_START_MS",
+        type=float,
+        help="the start-up with the boost, measured (default: as --cold-start-ms)",
+    )
+    add(
+        p,
         "--warm-instances",
         env="BERTLESS_WARM_INSTANCES",
         type=int,
@@ -343,7 +357,14 @@ def run_cost(args: argparse.Namespace) -> int:
     if args.cost_plot and warm is not None:
         from bertless.bench.warmplot import plot_months
 
-        plot_months(warm[0], Path(args.cost_plot), args.warm_instances, args.arch, args.vm)
+        plot_months(
+            warm[0],
+            Path(args.cost_plot),
+            args.warm_instances,
+            args.arch,
+            args.vm,
+            cpu_boost=args.cpu_boost,
+        )
         print(f"plot written to {args.cost_plot}", file=sys.stderr)
     return 0
 
@@ -367,5 +388,7 @@ def _warm_report(
         memory_mb=args.memory,
         concurrency=args.instance_concurrency,
         profile=profile,
+        boosted_cold_start_ms=args.boosted_cold_start_ms,
     )
-    return traffic, warm_report(traffic, args.warm_instances, args.arch, args.vm)
+    report = warm_report(traffic, args.warm_instances, args.arch, args.vm, args.cpu_boost)
+    return traffic, report

@@ -146,6 +146,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         env="BERTLESS_CPU",
         help="vCPUs per instance, like 1 (default: what the memory gets)",
     )
+    add(
+        gcp,
+        "--cpu-boost",
+        env="BERTLESS_CPU_BOOST",
+        action="store_true",
+        help="more vCPUs while an instance starts (Cloud Run's startup CPU boost, set on the "
+        "function's service)",
+    )
     azure = p.add_argument_group("azure")
     add(
         azure,
@@ -296,6 +304,7 @@ def _deployer(args: argparse.Namespace) -> Deployer:
             max_instances=args.max_instances,
             concurrency=args.instance_concurrency,
             cpu=args.cpu,
+            cpu_boost=args.cpu_boost,
         )
         return GcpDeployer(options)
     from bertless.deploy.azure import AzureDeployer, AzureOptions

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bertless.deploy import gcp_function, gcp_traffic
+from bertless.deploy import gcp_boost, gcp_function, gcp_traffic
 from bertless.deploy.gcp_traffic import RUN_API
 from bertless.deploy.plan import DeployError, Plan, PreflightError, Result, Say, Target
 from bertless.deploy.preflight import check_artifact, check_name, check_region, smoke
@@ -44,15 +44,16 @@ UPLOAD = "to a signed generateUploadUrl"
 
 @dataclass(frozen=True)
 class GcpOptions:
-    """GCP-only choices: the project (default: the one google.auth.default() reports), and the
+    """GCP-only choices: the project (default: the one google.auth.default() reports), the
     scale settings of the function's service (None: as Google has them; see
-    gcp_function.scale_fields)."""
+    gcp_function.scale_fields), and its startup CPU boost (deploy/gcp_boost.py)."""
 
     project: str | None = None
     min_instances: int | None = None
     max_instances: int | None = None
     concurrency: int | None = None
     cpu: str | None = None
+    cpu_boost: bool = False
 
 
 class GcpDeployer:
@@ -85,6 +86,11 @@ class GcpDeployer:
         """The steps from the function as it is to the one `artifact` and `target` ask for."""
         region, memory = _preflight(artifact, target)
         o = self.options
+        if o.cpu_boost and target.canary is not None:
+            raise PreflightError(
+                "--cpu-boost makes a Cloud Run revision of its own, which a canary's split "
+                "cannot name: turn the boost on with a plain deploy, then deploy canaries"
+            )
         scale = gcp_function.scale_fields(
             memory, o.min_instances, o.max_instances, o.concurrency, o.cpu
         )
@@ -113,6 +119,15 @@ class GcpDeployer:
                 plan.add("create", what, detail, run=self._create)
             else:
                 plan.add("update", what, ", ".join(changes), run=self._update)
+        if o.cpu_boost:
+            gcp_boost.plan_boost(
+                plan,
+                self.api,
+                gcp_function.service(self.current or {}),
+                changes != [],
+                lambda: gcp_function.service(self.current or {}),
+                say,
+            )
 
         service = gcp_function.service(self.current or {})
         # A function without a Cloud Run service yet (not created, or its first build never

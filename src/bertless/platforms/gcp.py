@@ -149,6 +149,17 @@ GCP = Platform(
                 "hours, so cold starts may be fewer",
                 read_on=READ_ON_WARM,
             ),
+            startup_boost=fig(
+                2.0,
+                "x vCPUs while starting",
+                "https://cloud.google.com/run/docs/configuring/services/cpu#startup-boost",
+                "unconfirmed, as last known: with startup CPU boost an instance gets twice its "
+                "vCPUs (at most 8) during start-up and 10 s after, and the boosted vCPUs are "
+                "billed for the start-up under request-based billing; today's stored copies of "
+                "the page stop before that section, a third-party guide calls the boost free, "
+                "and Google's 2022 launch said it 'doesn't impact your bill much'",
+                read_on=READ_ON_WARM,
+            ),
         ),
     ),
 )

@@ -107,6 +107,7 @@ class WarmPricing:
     snapshot_restore_per_gb: Figure[float] | None = None  # SnapStart, per restore
     max_concurrency: Figure[int] | None = None  # requests one instance may take at once
     idle_lifetime_s: Figure[float] | None = None  # an idle instance lives this long, then is gone
+    startup_boost: Figure[float] | None = None  # vCPUs times this while starting, when asked
 
 
 @dataclass(frozen=True, kw_only=True)
