@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bertless.core.bundle import MANIFEST_NAME, Bundle
+from bertless.core.bundle import MANIFEST_NAME, SEAL_NAME, Bundle, seal_bundle
 from bertless.packaging.layouts import BUNDLE_DIR, Layout
 from bertless.packaging.proof import find_interpreter, precompile
 from bertless.packaging.report import Component, PackagingError, megabytes
@@ -56,9 +56,12 @@ class Entry:
 
 
 def bundle_entries(bundle: Bundle) -> list[Entry]:
-    """The bundle's manifest and the files it lists, under `bundle/`: nothing else in its folder."""
+    """The bundle's manifest, the files it lists and their seal, under `bundle/`: nothing else
+    in its folder. Sealing checks every file's sha256 once, here, so that the function's cold
+    starts need only check sizes and CRC-32 (core.bundle)."""
     names = sorted({MANIFEST_NAME, *bundle.manifest.files})
-    return [Entry(f"{BUNDLE_DIR}/{n}", bundle.path / n, "bundle") for n in names]
+    entries = [Entry(f"{BUNDLE_DIR}/{n}", bundle.path / n, "bundle") for n in names]
+    return [*entries, Entry(f"{BUNDLE_DIR}/{SEAL_NAME}", seal_bundle(bundle.path), "bundle")]
 
 
 def stage(

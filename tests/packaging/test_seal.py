@@ -1,0 +1,86 @@
+"""An artifact's bundle carries its seal, and a served artifact refuses a damaged model file.
+
+The artifact runs as Lambda runs it (awslambdaric, a clean CPython 3.12, the local Runtime API
+stand-in), so what is checked is what a function's first request would answer.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from bertless.bench.latency import function_url_event
+from bertless.core.bundle import SEAL_NAME
+from bertless.local.execution_environment import ExecutionEnvironment, Launch, provision_runtime
+from bertless.packaging.proof import find_interpreter
+
+
+def unpack(artifact, root: Path) -> Path:
+    """The artifact's task root, with its layer's files beside the function's (as Lambda's
+    /opt/python comes after /var/task on the path)."""
+    with zipfile.ZipFile(artifact.path) as archive:
+        archive.extractall(root)
+    if artifact.layer is not None:
+        opt = root.parent / "opt"
+        with zipfile.ZipFile(artifact.layer.path) as archive:
+            archive.extractall(opt)
+        shutil.copytree(opt / "python", root, dirs_exist_ok=True)
+    return root
+
+
+def first_answer(artifact, root: Path) -> dict:
+    interpreter = find_interpreter(artifact.python)
+    assert interpreter, f"CPython {artifact.python} is needed to run the artifact"
+    launch = Launch(
+        task_root=root,
+        runtime_root=provision_runtime(artifact.python, artifact.arch),
+        interpreter=interpreter,
+        handler=artifact.entry_point,
+        python=artifact.python,
+        memory_mb=artifact.memory_mb,
+    )
+    body = json.dumps({"inputs": ["a text"]}).encode()
+    with ExecutionEnvironment(launch) as environment:
+        environment.start()
+        environment.wait_ready(120)
+        invocation = environment.invoke(function_url_event("POST", "/embed", body), timeout=60)
+    return invocation.json()
+
+
+def test_the_artifacts_bundle_carries_a_seal_of_its_files(bench_aws_artifact, tmp_path):
+    root = unpack(bench_aws_artifact, tmp_path / "task")
+    seal = json.loads((root / "bundle" / SEAL_NAME).read_text())
+    for name, record in seal["files"].items():
+        data = (root / "bundle" / name).read_bytes()
+        assert record == {"size": len(data), "crc32": binascii.crc32(data)}
+
+
+@pytest.mark.parametrize(
+    ("damage", "sentence"),
+    [
+        ("flip", "model.onnx does not match the CRC-32 recorded when the bundle was packaged"),
+        ("truncate", "when the bundle was packaged (bundle.seal.json): the file was truncated"),
+    ],
+)
+def test_a_served_artifact_refuses_a_damaged_model_file(
+    bench_aws_artifact, tmp_path, damage, sentence
+):
+    root = unpack(bench_aws_artifact, tmp_path / "task")
+    model = root / "bundle" / "model.onnx"
+    data = bytearray(model.read_bytes())
+    if damage == "flip":
+        data[len(data) // 2] ^= 0xFF
+    else:
+        del data[-4096:]
+    model.write_bytes(bytes(data))
+
+    answer = first_answer(bench_aws_artifact, root)
+
+    assert answer["statusCode"] == 503
+    error = json.loads(answer["body"])["error"]
+    assert error.startswith("the model failed to load: ") and sentence in error
