@@ -34,6 +34,8 @@ MANIFEST_NAME = "bundle.json"
 MODEL_NAME = "model.onnx"
 TOKENIZER_NAME = "tokenizer.json"
 SEAL_NAME = "bundle.seal.json"  # written by packaging into an artifact's bundle (`seal_bundle`)
+EMBEDDINGS_NAME = "embeddings.npy"  # a static student's table (`core/engine_static.py`)
+SCALES_NAME = "embedding_scales.npy"  # its rows' scales, when the table is int8
 
 Task = Literal["feature-extraction", "text-classification"]
 
@@ -163,7 +165,8 @@ def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
             f"{root} is not a directory: export a bundle there with `bertless export`."
         )
     manifest = read_manifest(root)
-    for name in (MODEL_NAME, TOKENIZER_NAME):
+    model = EMBEDDINGS_NAME if manifest.architecture == "static" else MODEL_NAME
+    for name in (model, TOKENIZER_NAME):
         if name not in manifest.files:
             raise BundleError(f"{root / MANIFEST_NAME} lists no checksum for {name}; re-export.")
     sealed = _read_seal(root, manifest) if verify else None

@@ -98,6 +98,16 @@ def as_items(inputs: object, *, pairs: bool) -> list[Item]:
     return items
 
 
+def encode_all(tokenizer: Tokenizer, sources: list[Item]) -> list[Encoding]:
+    """`encode_batch`, but one text is encoded in the calling thread: `encode_batch` hands even a
+    single text to the tokenizer's thread pool, and waking a pool thread after a model run is
+    a cost on every batch-1 request."""
+    if len(sources) != 1:
+        return tokenizer.encode_batch(sources)
+    (source,) = sources
+    return [tokenizer.encode(*source) if isinstance(source, tuple) else tokenizer.encode(source)]
+
+
 class Engine(Protocol):
     """What runs a bundle's model: padded token ids in, token states or one row per input out."""
 
@@ -105,7 +115,12 @@ class Engine(Protocol):
 
 
 def open_engine(bundle: Bundle, threads: int | None = None) -> Engine:
-    """The engine for the bundle's architecture, imported only when a bundle needs it."""
+    """The engine for the bundle's architecture, imported only when a bundle needs it: a static
+    table runs in numpy, so its process never imports onnxruntime."""
+    if bundle.manifest.architecture == "static":
+        from bertless.core.engine_static import StaticEngine
+
+        return StaticEngine(bundle)
     from bertless.core.engine_onnx import OnnxEngine
 
     return OnnxEngine(bundle, threads or available_cpus())
@@ -208,6 +223,18 @@ class Predictor:
         encodings = self._tokenize(
             items, self.manifest.auto_truncate if truncate is None else truncate
         )
+        if len(encodings) <= batch_size:
+            # One micro-batch (every batch-1 request): its padding is the same in any order, so
+            # there is nothing to sort and no order to restore.
+            values = self.runner(encodings)
+        else:
+            values = self._sorted_runs(encodings, batch_size)
+        if not np.isfinite(values).all():
+            raise BackendError("the model produced NaN or infinite values for this input.")
+        return Forward(values, [len(e.ids) for e in encodings])
+
+    def _sorted_runs(self, encodings: list[Encoding], batch_size: int) -> np.ndarray:
+        """Micro-batches of texts of similar length (longest first), rows back in input order."""
         order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids), reverse=True)
         rows: list[np.ndarray] = [np.empty(0)] * len(encodings)
         for start in range(0, len(order), batch_size):
@@ -215,10 +242,7 @@ class Predictor:
             out = self.runner([encodings[i] for i in chunk])
             for position, index in enumerate(chunk):
                 rows[index] = out[position]
-        values = np.stack(rows)
-        if not np.isfinite(values).all():
-            raise BackendError("the model produced NaN or infinite values for this input.")
-        return Forward(values, [len(e.ids) for e in encodings])
+        return np.stack(rows)
 
     def _tokenize(self, items: list[Item], truncate: bool) -> list[Encoding]:
         """Encode without truncation first, so that an over-long input can be named, not cut.
@@ -229,14 +253,14 @@ class Predictor:
         """
         limit = self.manifest.max_length
         sources = [self._head(item) for item in items]
-        encodings = self._tokenizer.encode_batch(sources)
+        encodings = encode_all(self._tokenizer, sources)
         # A head within the limit says nothing about the rest: encode those texts whole.
         unsure = [i for i, e in enumerate(encodings) if sources[i] is not items[i]]
         unsure = [i for i in unsure if len(encodings[i].ids) <= limit]
-        for index, encoding in zip(
-            unsure, self._tokenizer.encode_batch([items[i] for i in unsure]), strict=True
-        ):
-            sources[index], encodings[index] = items[index], encoding
+        if unsure:
+            whole = encode_all(self._tokenizer, [items[i] for i in unsure])
+            for index, encoding in zip(unsure, whole, strict=True):
+                sources[index], encodings[index] = items[index], encoding
         too_long = [i for i, e in enumerate(encodings) if len(e.ids) > limit]
         if too_long and not truncate:
             first = too_long[0]
@@ -249,7 +273,7 @@ class Predictor:
             )
         if too_long:
             # Cutting a head gives the tokens that cutting its whole text gives.
-            cut = self._truncating.encode_batch([sources[i] for i in too_long])
+            cut = encode_all(self._truncating, [sources[i] for i in too_long])
             for index, encoding in zip(too_long, cut, strict=True):
                 encodings[index] = encoding
         return encodings
@@ -287,6 +311,8 @@ class Predictor:
     def _pool(self, states: np.ndarray, mask: np.ndarray) -> np.ndarray:
         if self.manifest.pooling == "cls":
             return states[:, 0]
+        if len(states) == 1:  # one text has no padding: the mean over its tokens
+            return states.sum(axis=1) / states.shape[1]
         weights = mask[:, :, None].astype(states.dtype)
         return (states * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
 
