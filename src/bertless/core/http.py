@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from bertless.core.errors import BertlessError, InputError
+from bertless.core.schemas import built
 
 JSON = "application/json"
 
@@ -90,7 +91,7 @@ def openai_error(response: Response) -> Response:
 def validate(data: dict, model: type[BaseModel]) -> BaseModel:
     """DATA as MODEL, or an error whose one sentence names the field at fault."""
     try:
-        return model.model_validate(data)
+        return built(model).model_validate(data)
     except ValidationError as error:
         raise InputError(_validation_message(error)) from None
     except RecursionError:

@@ -7,7 +7,12 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from bertless.core import options
+from bertless.core.bundle import Manifest
+from bertless.core.config import Config
+from bertless.core.routes import served
 from bertless.core.schemas import LIMIT
+from bertless.core.version import __version__ as VERSION
 
 REF = "#/components/schemas/{model}"
 ERROR_STATUSES = {
@@ -92,3 +97,17 @@ def openapi_document(
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
+
+
+def service_document(manifest: Manifest | None, config: Config) -> dict:
+    """The document of a service: the routes its bundle serves (all of them when it failed to
+    load) and the limits of its running configuration."""
+    limits = {
+        "inputs": config.max_batch_size,
+        "text": config.max_body_bytes,
+        "dimensions": options.dimension_sizes(manifest) if manifest else None,
+    }
+    routes = [
+        (r.method, r.path, r.summary, r.request, r.response, r.error) for r in served(manifest)
+    ]
+    return openapi_document(routes, "bertless", VERSION, limits)

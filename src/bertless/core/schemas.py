@@ -6,6 +6,7 @@ clients written for those servers work against bertless unchanged.
 
 from __future__ import annotations
 
+import threading
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -45,7 +46,29 @@ Dimensions = Annotated[
 ]
 
 
-class _Body(BaseModel):
+class _Shape(BaseModel):
+    """Built when first used, not when defined: a cold start validates one kind of request and
+    documents none, and building every model up front cost it about 20 ms (pydantic's
+    defer_build; benchmarks/coldstart.py)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+# Held while a model is built at its first use, so one thread builds it whichever pydantic is
+# installed: pydantic's own rebuild is thread-safe only from 2.14 (pydantic#13438); before, a
+# concurrent first request could validate with a half-built model.
+BUILDING = threading.Lock()
+
+
+def built(model: type[BaseModel]) -> type[BaseModel]:
+    """MODEL, its validator built."""
+    if not model.__pydantic_complete__:
+        with BUILDING:
+            model.model_rebuild()
+    return model
+
+
+class _Body(_Shape):
     # Unknown fields are ignored, as TEI does, so newer clients sending new options still work.
     model_config = ConfigDict(extra="ignore")
 
@@ -152,40 +175,40 @@ class OpenAIEmbeddingRequest(_Body):
         return value
 
 
-class Label(BaseModel):
+class Label(_Shape):
     label: str
     score: float
 
 
-class Rank(BaseModel):
+class Rank(_Shape):
     index: int
     score: float
     text: str | None = None
 
 
-class OpenAIEmbedding(BaseModel):
+class OpenAIEmbedding(_Shape):
     object: Literal["embedding"] = "embedding"
     index: int
     embedding: list[float] | str = Field(description="Floats, or base64 of little-endian float32.")
 
 
-class Usage(BaseModel):
+class Usage(_Shape):
     prompt_tokens: int
     total_tokens: int
 
 
-class OpenAIEmbeddingResponse(BaseModel):
+class OpenAIEmbeddingResponse(_Shape):
     object: Literal["list"] = "list"
     data: list[OpenAIEmbedding]
     model: str
     usage: Usage
 
 
-class Health(BaseModel):
+class Health(_Shape):
     status: Literal["ok"] = "ok"
 
 
-class Info(BaseModel):
+class Info(_Shape):
     model_id: str
     task: str
     labels: list[str]
@@ -194,6 +217,7 @@ class Info(BaseModel):
     max_client_batch_size: int
     max_body_bytes: int
     auto_truncate: bool
+    normalize: bool
     precision: str
     bundle_sha256: str
     auth: bool
@@ -203,12 +227,12 @@ class Info(BaseModel):
 ErrorType = Literal["Validation", "Tokenizer", "Backend", "Overloaded", "Unhealthy", "Empty"]
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(_Shape):
     error: str
     error_type: ErrorType
 
 
-class OpenAIErrorBody(BaseModel):
+class OpenAIErrorBody(_Shape):
     """An error on the OpenAI route, in TEI's shape for it (OpenAICompatErrorResponse). The
     OpenAI SDK puts `message` in its exception; of TEI's usual `{"error": "..."}` it shows
     only the status, and the user never reads what to change."""

@@ -35,7 +35,6 @@ from bertless.core.http import (
     openai_error,
     validate,
 )
-from bertless.core.openapi import openapi_document
 from bertless.core.predictor import Item, Predictor, as_items, rank_labels
 from bertless.core.routes import ROUTE_BY_PATH, ROUTES, Route, rerank_refusal, served
 from bertless.core.version import __version__ as VERSION
@@ -76,22 +75,7 @@ class Service:
                 merge=config.batching,
             )
             predictor.runner = self.batcher.run
-        sizes = options.dimension_sizes(predictor.manifest) if predictor else None
-        self._openapi = dumps(
-            openapi_document(
-                [
-                    (r.method, r.path, r.summary, r.request, r.response, r.error)
-                    for r in served(predictor.manifest if predictor else None)
-                ],
-                "bertless",
-                VERSION,
-                {
-                    "inputs": config.max_batch_size,
-                    "text": config.max_body_bytes,
-                    "dimensions": sizes,
-                },
-            )
-        )
+        self._openapi: bytes | None = None  # built at the first GET /openapi.json (`openapi`)
 
     @classmethod
     def from_bundle(cls, path: str | Path) -> Service:
@@ -390,6 +374,16 @@ class Service:
         }
 
     def openapi(self, body: None) -> Response:
+        """The document, built at the first request for it rather than at start: a function's
+        first request is hardly ever this one, and building it took 20-60 ms of every cold start
+        (benchmarks/coldstart.py). Built once, under the lock that builds the models it reads."""
+        if self._openapi is None:
+            from bertless.core.openapi import service_document
+
+            manifest = self.predictor.manifest if self.predictor else None
+            with schemas.BUILDING:
+                if self._openapi is None:
+                    self._openapi = dumps(service_document(manifest, self.config))
         return Response(200, {"Content-Type": JSON}, self._openapi)
 
 
