@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -53,10 +54,17 @@ class LocalArtifact:
     memory_mb: int
     report_path: Path
     layer: None = None  # AWS's runtime layer zip: the packaging tests build real ones
+    peak_memory_mb: float | None = None  # as measured by `bertless package`: unknown here
+    concurrency: int = 1
 
 
 def make_artifact(
-    folder: Path, cloud: str, payload: bytes = b"v1", python: str = "3.12", memory_mb: int = 512
+    folder: Path,
+    cloud: str,
+    payload: bytes = b"v1",
+    python: str = "3.12",
+    memory_mb: int = 512,
+    **measured: Any,
 ) -> LocalArtifact:
     """A small deterministic zip with an entry file; `payload` changes its hash."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -81,6 +89,7 @@ def make_artifact(
         arch="x86_64",
         memory_mb=memory_mb,
         report_path=report,
+        **measured,  # peak_memory_mb, concurrency: as `bertless package` would record them
     )
 
 

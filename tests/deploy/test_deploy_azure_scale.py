@@ -83,7 +83,7 @@ def deploy_scaled(artifact, server, **scale):
 def test_always_ready_memory_and_concurrency_are_one_patch_and_a_repeat_changes_nothing(
     artifacts, scaling
 ):
-    artifact = artifacts("azure")
+    artifact = artifacts("azure", concurrency=8)  # packaged, and its memory measured, for 8
     scale = {"always_ready": 1, "instance_memory_mb": 4096, "concurrency": 8}
     first = deploy_scaled(artifact, scaling, **scale)
     [step] = [s for s in first.plan.steps if s.what == "scale and concurrency"]

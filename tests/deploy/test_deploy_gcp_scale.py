@@ -77,7 +77,7 @@ def deploy_scaled(artifact, server, name, **scale):
 
 
 def test_scale_fields_are_sent_on_create_and_patched_by_mask_when_changed(artifacts, scaling):
-    artifact = artifacts("gcp")
+    artifact = artifacts("gcp", concurrency=8)  # packaged, and its memory measured, for 8
     scale = {"min_instances": 1, "max_instances": 5, "concurrency": 8, "cpu": "1"}
     deploy_scaled(artifact, scaling, "scaled", **scale)
     [(method, service, _)] = scaling.api.sent

@@ -116,7 +116,7 @@ def _preflight(artifact: Artifact, target: Target, options: AzureOptions) -> str
     check_name("azure", target.name)
     if target.canary is not None:
         check_supported("azure")
-    check_artifact(artifact, "azure", None)
+    check_artifact(artifact, "azure", options.instance_memory_mb, options.concurrency)
     if not options.subscription:
         raise PreflightError(
             "no Azure subscription: pass --subscription or set AZURE_SUBSCRIPTION_ID"

@@ -24,7 +24,13 @@ from typing import TYPE_CHECKING, Any
 from bertless.deploy import gcp_boost, gcp_function, gcp_traffic
 from bertless.deploy.gcp_traffic import RUN_API
 from bertless.deploy.plan import DeployError, Plan, PreflightError, Result, Say, Target
-from bertless.deploy.preflight import check_artifact, check_name, check_region, smoke
+from bertless.deploy.preflight import (
+    check_artifact,
+    check_concurrent_peak,
+    check_name,
+    check_region,
+    smoke,
+)
 from bertless.deploy.rest import RestClient, poll
 from bertless.platforms import limits
 
@@ -94,6 +100,7 @@ class GcpDeployer:
         scale = gcp_function.scale_fields(
             memory, o.min_instances, o.max_instances, o.concurrency, o.cpu
         )
+        check_concurrent_peak(artifact, memory, o.concurrency)
         self.credentials, project = _credentials(self.credentials, self.options)
         self.api = _client(self.credentials, target.endpoint_url)
         self.artifact, self.say = artifact, say

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -12,8 +13,11 @@ if TYPE_CHECKING:
     from bertless.packaging.package import Artifact
 
 
-def check_artifact(artifact: Artifact, cloud: str, memory_mb: int | None) -> int:
-    """Refuse an artifact built for another cloud or runtime; return the memory to deploy with."""
+def check_artifact(
+    artifact: Artifact, cloud: str, memory_mb: int | None, concurrency: int | None = None
+) -> int:
+    """Refuse an artifact built for another cloud or runtime, or a memory or concurrency its
+    measured peak does not cover; return the memory to deploy with."""
     if artifact.cloud != cloud:
         raise PreflightError(
             f"{artifact.path.name} was packaged for {artifact.cloud}, not {cloud}; "
@@ -27,7 +31,27 @@ def check_artifact(artifact: Artifact, cloud: str, memory_mb: int | None) -> int
         raise PreflightError(str(error)) from None
     if not artifact.path.is_file():
         raise PreflightError(f"artifact {artifact.path} does not exist")
+    check_concurrent_peak(artifact, memory, concurrency)
     return memory
+
+
+def check_concurrent_peak(artifact: Artifact, memory_mb: int, concurrency: int | None) -> None:
+    """The memory must hold the peak `bertless package` measured with the artifact's
+    `--concurrency` worst requests at once, and an instance must not take more than that."""
+    peak, packaged = artifact.peak_memory_mb, artifact.concurrency
+    at_once = f"{packaged} request{'s' if packaged > 1 else ''} at once"
+    if concurrency is not None and concurrency > packaged:
+        raise PreflightError(
+            f"--concurrency {concurrency} is more than the {at_once} {artifact.path.name} was "
+            f"measured with, so its memory is unknown: package it again with --concurrency "
+            f"{concurrency}"
+        )
+    if peak is not None and memory_mb < peak:
+        raise PreflightError(
+            f"{memory_mb} MB is below the {peak:,.0f} MB {artifact.path.name} peaked at with "
+            f"{at_once} (its packaging report): deploy with at least {math.ceil(peak)} MB, "
+            "or package it for fewer requests at once"
+        )
 
 
 def smoke(url: str, headers: Mapping[str, str] | None = None, timeout_s: float = 60) -> None:

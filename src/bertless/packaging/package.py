@@ -76,6 +76,8 @@ class Artifact:
     memory_mb: int
     report_path: Path
     layer: LayerZip | None = None  # AWS: the runtime, in a Lambda layer zip beside this one
+    peak_memory_mb: float | None = None  # measured with `concurrency` worst requests at once
+    concurrency: int = 1  # requests at once an instance was packaged (and measured) for
 
 
 def package(
@@ -198,6 +200,7 @@ def package(
         glibc=target.glibc,
         memory_mb=memory,
         peak_memory_mb=round(peak, 1),
+        concurrency=concurrency,
         upload=upload,
         bundle={
             "model_id": loaded.manifest.model_id,
@@ -354,6 +357,8 @@ def _artifact(report: Report, path: Path, report_path: Path) -> Artifact:
         memory_mb=report.memory_mb,
         report_path=report_path,
         layer=_read_layer(report, report_path),
+        peak_memory_mb=report.peak_memory_mb,
+        concurrency=report.concurrency,
     )
 
 

@@ -82,6 +82,7 @@ class Report:
     # AWS with a layer: the layer zip beside this one (name, file, sha256, zipped and unzipped
     # bytes); `zipped_bytes` above is then the function zip's, `unzipped_bytes` both together
     layer: dict[str, Any] | None = None
+    concurrency: int = 1  # requests at once the peak memory was measured with (`--concurrency`)
     schema_version: int = SCHEMA_VERSION
 
     @property
