@@ -1,0 +1,118 @@
+"""The static student: a tiny teacher's table, trained in seconds, ranks pairs more like its
+teacher than the untrained table does (Spearman through the Predictor, not the training loss);
+bad options are refused in one sentence."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from test_train import LABELS, review, tiny_bert
+
+from bertless import Predictor
+from bertless.core.errors import InputError
+from bertless.models.distill import Teacher
+from bertless.models.report import similarity_quality
+from bertless.models.static import (
+    check_student,
+    distill_static,
+    principal_directions,
+    quantize_rows,
+    sif_weights,
+)
+
+SPEARMAN = "held-out Spearman vs teacher"
+
+
+@pytest.fixture(scope="module")
+def texts() -> list[str]:
+    rng = random.Random(2)
+    return [review(rng, rng.choice(LABELS)) for _ in range(400)]
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory, minilm_path) -> Teacher:
+    root = tmp_path_factory.mktemp("embedder")
+    folder = tiny_bert(root / "model", minilm_path, layers=2, pooling=True, seed=3)
+    return Teacher.prepare(folder, root / "bundle")
+
+
+@pytest.fixture(scope="module")
+def targets(teacher, texts) -> np.ndarray:
+    return teacher.label(texts)
+
+
+def distill_small(teacher, texts, targets, out, learning_rate: float):
+    """A 16-dimension table, a quarter of the texts held out; learning rate 0 keeps the
+    untrained table (the same split, the same start)."""
+    return distill_static(
+        teacher,
+        texts,
+        out,
+        dim=16,
+        targets=targets,
+        epochs=4,
+        batch_size=32,
+        learning_rate=learning_rate,
+        held_out_fraction=0.25,
+        show_progress=False,
+    )
+
+
+def test_training_brings_the_tables_similarities_toward_the_teachers(
+    tmp_path, teacher, texts, targets
+):
+    before = distill_small(teacher, texts, targets, tmp_path / "before", learning_rate=0.0)
+    after = distill_small(teacher, texts, targets, tmp_path / "after", learning_rate=0.05)
+    assert before.held_out == after.held_out
+    assert after.distance_after < after.distance_before
+    theirs = Predictor.load(teacher.bundle)
+    untrained = similarity_quality(Predictor.load(before.bundle), theirs, before.held_out)
+    trained = similarity_quality(Predictor.load(after.bundle), theirs, after.held_out)
+    assert trained[SPEARMAN] > untrained[SPEARMAN] + 0.1
+    manifest = Predictor.load(after.bundle).manifest
+    assert (manifest.architecture, manifest.dimension, manifest.task) == (
+        "static",
+        16,
+        "feature-extraction",
+    )
+
+
+def test_a_classifier_teacher_is_refused(tmp_path, minilm_path):
+    folder = tiny_bert(tmp_path / "model", minilm_path, layers=1, labels=LABELS)
+    classifier = Teacher.prepare(folder, tmp_path / "bundle")
+    with pytest.raises(InputError, match=r"is a classifier.*--student bilstm"):
+        check_student(classifier, 16)
+
+
+@pytest.mark.parametrize("dim", [0, -3, 33])
+def test_a_width_outside_the_teachers_is_refused(teacher, dim):
+    with pytest.raises(InputError, match=f"--dim must be between 1 and .* 32, not {dim}"):
+        check_student(teacher, dim)
+
+
+def test_principal_directions_keep_cosines_when_nothing_is_cut():
+    vectors = np.random.default_rng(0).normal(size=(50, 8)).astype(np.float32)
+    projected = vectors @ principal_directions(vectors, 8).T
+
+    def cosines(v: np.ndarray) -> np.ndarray:
+        unit = v / np.linalg.norm(v, axis=1, keepdims=True)
+        return unit @ unit.T
+
+    np.testing.assert_allclose(cosines(projected), cosines(vectors), atol=1e-5)
+
+
+def test_frequent_tokens_weigh_less():
+    weights = sif_weights([[1, 1, 1, 1, 2]], size=4, a=0.1)
+    # p = (count + 1) / (5 + 4): token 1 seen 4 times, 2 once, 0 and 3 never
+    expected = 0.1 / (0.1 + np.array([1, 5, 2, 1]) / 9)
+    np.testing.assert_allclose(weights, expected, rtol=1e-6)
+
+
+def test_int8_rows_round_trip_within_half_a_step():
+    table = np.random.default_rng(1).normal(size=(20, 6)).astype(np.float32)
+    table[3] = 0  # a row of zeros keeps a usable scale
+    rows, scales = quantize_rows(table)
+    assert rows.dtype == np.int8 and np.isfinite(scales).all()
+    np.testing.assert_allclose(rows * scales[:, None], table, atol=float(scales.max()) / 2 + 1e-7)
