@@ -82,6 +82,16 @@ def test_export_records_parity_and_precision(minilm_bundle, minilm_int8_bundle):
     ).stat().st_size
 
 
+def test_one_text_per_call_matches_sorted_micro_batches_and_pytorch(minilm_bundle, st_reference):
+    """A call of one micro-batch skips sorting and restoring the order, and one text is
+    tokenized in the calling thread: both paths give PyTorch's vectors, in input order."""
+    predictor = Predictor.load(minilm_bundle)
+    one_by_one = np.stack([predictor.encode([text], truncate=True)[0] for text in SENTENCES])
+    sorted_runs = predictor.encode(SENTENCES, batch_size=2, truncate=True)
+    assert cos(one_by_one, st_reference).min() >= 0.9999
+    assert cos(sorted_runs, st_reference).min() >= 0.9999
+
+
 def test_single_text_gives_one_vector_and_normalization_is_optional(minilm_bundle):
     predictor = Predictor.load(minilm_bundle)
     single = predictor.encode("hello world")

@@ -10,6 +10,7 @@ import logging
 import shutil
 import tempfile
 import warnings
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -32,6 +33,37 @@ from bertless.say import Say, silent
 OPSET = 17
 
 
+@dataclass(frozen=True)
+class Int8:
+    """How a bundle's weights are quantized to int8 (dynamic: activations scaled per run).
+
+    `attention`: quantize the fused Attention's QKV projection too, not only the feed-forward
+    and output MatMuls and the embedding table. `per_channel`: one scale per output channel
+    rather than one per weight. `reduce_range`: 7-bit weights, for CPUs without VNNI whose
+    int8 products can overflow. benchmarks/quantization.py measures each against PyTorch and
+    sentence-transformers' own qint8 export; the README gives the figures.
+    """
+
+    attention: bool = False
+    per_channel: bool = True
+    reduce_range: bool = False
+
+    def describe(self) -> str:
+        """The settings as the manifest records them (`built_with["int8"]`)."""
+        ops = "+".join(_quantized_ops(self))
+        grain = "per-channel" if self.per_channel else "per-tensor"
+        return f"dynamic, {grain}, {ops}" + (", reduce_range" if self.reduce_range else "")
+
+
+def _quantized_ops(settings: Int8) -> list[str]:
+    ops = ["MatMul", "EmbedLayerNormalization", "Gather"]
+    return [*ops, "Attention"] if settings.attention else ops
+
+
+# `--quantize NAME`: each name is one Int8 setting.
+QUANTIZE = {"int8": Int8()}
+
+
 def export(
     model: str | Path | None,
     out: str | Path,
@@ -41,8 +73,8 @@ def export(
     step: Say = silent,
 ) -> Manifest:
     """Write a bundle to `out` and return its manifest; `step` is told each stage for progress."""
-    if quantize not in (None, "int8"):
-        raise ValueError(f"--quantize takes int8, not {quantize!r}.")
+    if quantize is not None and quantize not in QUANTIZE:
+        raise ValueError(f"--quantize takes {' or '.join(QUANTIZE)}, not {quantize!r}.")
     checkpoint = describe(model, task, max_length)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -67,8 +99,8 @@ def export(
         optimized = Path(scratch) / "optimized.onnx"
         _optimize(raw, optimized, torch_model.config)
         if quantize:
-            step("quantizing weights to int8 (dynamic, per channel)")
-            _quantize(optimized, out / MODEL_NAME)
+            step(f"quantizing weights to int8 ({QUANTIZE[quantize].describe()})")
+            _quantize(optimized, out / MODEL_NAME, QUANTIZE[quantize])
         else:
             shutil.copyfile(optimized, out / MODEL_NAME)
 
@@ -86,9 +118,9 @@ def export(
         pad_token_id=pad_id,
         inputs=inputs,
         output=output,
-        precision=quantize or "fp32",
+        precision="int8" if quantize else "fp32",
         files={name: sha256_file(out / name) for name in (MODEL_NAME, TOKENIZER_NAME)},
-        built_with=_versions(),
+        built_with=versions() | ({"int8": QUANTIZE[quantize].describe()} if quantize else {}),
     )
     write_manifest(out, manifest)
     step("measuring parity against PyTorch")
@@ -182,24 +214,22 @@ def _optimize(source: Path, target: Path, config) -> None:
     optimized.save_model_to_file(str(target))
 
 
-def _quantize(source: Path, target: Path) -> None:
+def _quantize(source: Path, target: Path, settings: Int8) -> None:
     from onnx import TensorProto
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    # Per-channel int8 on the feed-forward and projection MatMuls and the embedding table, but
-    # not the fused Attention's QKV weights: measured on all-MiniLM-L6-v2's parity sentences this
-    # keeps cosine to fp32 at 0.983 min / 0.993 mean (30 MB); quantizing Attention too gives
-    # 22 MB but 0.976 / 0.989. Fused operators are unknown to ONNX's shape inference, hence
-    # DefaultTensorType. For the same reason its advice to "run pre-processing" (symbolic shape
-    # inference) cannot be followed, so that warning is held back rather than shown every export.
+    # Fused operators are unknown to ONNX's shape inference, hence DefaultTensorType. For the
+    # same reason its advice to "run pre-processing" (symbolic shape inference) cannot be
+    # followed, so that warning is held back rather than shown every export.
     logging.disable(logging.WARNING)
     try:
         quantize_dynamic(
             str(source),
             str(target),
-            per_channel=True,
+            per_channel=settings.per_channel,
+            reduce_range=settings.reduce_range,
             weight_type=QuantType.QInt8,
-            op_types_to_quantize=["MatMul", "EmbedLayerNormalization", "Gather"],
+            op_types_to_quantize=_quantized_ops(settings),
             extra_options={"DefaultTensorType": TensorProto.FLOAT},
         )
     finally:
@@ -232,7 +262,8 @@ def _parity(out: Path, checkpoint: Checkpoint, items: list, reference: np.ndarra
     )
 
 
-def _versions() -> dict[str, str]:
+def versions() -> dict[str, str]:
+    """The versions of the packages that built a bundle, for its manifest."""
     names = ("bertless", "torch", "transformers", "onnx", "onnxruntime", "tokenizers")
     found = {}
     for name in names:
