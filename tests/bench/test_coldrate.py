@@ -106,7 +106,7 @@ def test_a_profile_is_24_numbers_inline_or_in_a_file(tmp_path):
     counts = ",".join(str(hour) for hour in range(1, 25))
     assert parse_profile(counts) == tuple(float(hour) for hour in range(1, 25))
     path = tmp_path / "day.txt"
-    path.write_text("\n".join(str(hour) for hour in range(1, 25)))
+    path.write_text("# a day\n" + "\n".join(f"{hour}  # h{hour}" for hour in range(1, 25)))
     assert parse_profile(str(path))[23] == 24.0
     with pytest.raises(ProfileError, match="has 3 numbers; a day's profile has 24"):
         parse_profile("1,2,3")

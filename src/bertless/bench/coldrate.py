@@ -113,9 +113,9 @@ def month_of_cold_starts(
 
 def parse_profile(text: str) -> tuple[float, ...]:
     """24 request counts, one per hour from midnight: given inline (commas or spaces), or a file
-    of them, or a JSON-lines request log whose lines carry a time (`timestamp`, `time` or the
-    `_aws.Timestamp` of bertless's own EMF log line on Lambda), counted per hour of the day and
-    divided by the days the log covers."""
+    of them (`#` starts a comment), or a JSON-lines request log whose lines carry a time
+    (`timestamp`, `time` or the `_aws.Timestamp` of bertless's own EMF log line on Lambda),
+    counted per hour of the day and divided by the days the log covers."""
     path = Path(text)
     if path.is_file():
         return _from_file(path)
@@ -126,7 +126,8 @@ def _from_file(path: Path) -> tuple[float, ...]:
     content = path.read_text(encoding="utf-8")
     if content.lstrip().startswith("{"):
         return _from_log(content.splitlines(), path)
-    return _counts(content, str(path))
+    numbers = "\n".join(line.partition("#")[0] for line in content.splitlines())  # comments
+    return _counts(numbers, str(path))
 
 
 def _counts(text: str, where: str) -> tuple[float, ...]:
