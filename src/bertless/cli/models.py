@@ -16,6 +16,11 @@ from bertless.cli.env import add
 from bertless.models.data import DATASET_SCHEME
 from bertless.models.sentiment import BUNDLE, WORK
 
+# Each kind of student's epochs and learning rate when the command line gives none: a layers
+# student starts close to its teacher; a BiLSTM learns all but its embeddings from scratch, and
+# an epoch of it costs seconds.
+STUDENTS = {"layers": (2, 1e-4), "bilstm": (10, 2e-3)}
+
 DATA_HELP = (
     f"a CSV, TSV, JSONL or Parquet file, or {DATASET_SCHEME}movies|tweets|products|news|all "
     "for the offline sentiment dataset (Hutto & Gilbert 2014)"
@@ -30,8 +35,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def _common(
-    p: argparse.ArgumentParser, epochs: int, max_length: int, out: Path | None = None
+    p: argparse.ArgumentParser, epochs: int | None, max_length: int, out: Path | None = None
 ) -> None:
+    """The flags every training command shares; `epochs` None leaves the default to the
+    student (see STUDENTS)."""
     add(
         p,
         "--out",
@@ -46,7 +53,8 @@ def _common(
         env="BERTLESS_EPOCHS",
         type=int,
         default=epochs,
-        help=f"passes over the data (default {epochs}; early stopping may end sooner)",
+        help=f"passes over the data (default {epochs or 'per --student'}; early stopping may "
+        "end sooner)",
     )
     add(
         p,
@@ -71,10 +79,12 @@ def _columns(p: argparse.ArgumentParser, pair: bool) -> None:
     add(p, "--label-column", env="BERTLESS_LABEL_COLUMN", default="label", help="default: label")
 
 
-def _learning(p: argparse.ArgumentParser, limit: str, evaluation: str) -> None:
+def _learning(
+    p: argparse.ArgumentParser, limit: str, evaluation: str, rate: float | None = 1e-4
+) -> None:
     add(p, "--limit", env="BERTLESS_LIMIT", type=int, help=f"use at most this many {limit}")
-    rate = "default 1e-4"
-    add(p, "--learning-rate", env="BERTLESS_LEARNING_RATE", type=float, default=1e-4, help=rate)
+    said = f"default {rate or 'per --student'}"
+    add(p, "--learning-rate", env="BERTLESS_LEARNING_RATE", type=float, default=rate, help=said)
     add(p, "--eval", env="BERTLESS_EVAL", help="a held-out labelled file to report on" + evaluation)
 
 
@@ -113,20 +123,43 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
         help="a Hugging Face folder or a bundle (default: built-in all-MiniLM-L6-v2)",
     )
     p.add_argument("unlabelled", help=DATA_HELP + ", or a .txt file with one text per line")
-    student = p.add_mutually_exclusive_group()
     add(
-        student,
+        p,
+        "--student",
+        env="BERTLESS_STUDENT",
+        choices=list(STUDENTS),
+        default="layers",
+        help="layers: the teacher with layers dropped (default; 2 epochs at 1e-4 unless told); "
+        "bilstm: the teacher's embedding table under a small BiLSTM, for classifiers (10 epochs "
+        "at 2e-3 unless told)",
+    )
+    layers = p.add_mutually_exclusive_group()
+    add(
+        layers,
         "--student-layers",
         env="BERTLESS_STUDENT_LAYERS",
         type=int,
-        default=3,
-        help="keep this many of the teacher's layers, evenly spaced (default 3)",
+        help="layers student: keep this many of the teacher's layers, evenly spaced (default 3)",
     )
     add(
-        student,
-        "--student",
-        env="BERTLESS_STUDENT",
-        help="a smaller Hugging Face folder to use as the student instead",
+        layers,
+        "--student-model",
+        env="BERTLESS_STUDENT_MODEL",
+        help="layers student: a smaller Hugging Face folder to use instead",
+    )
+    add(
+        p,
+        "--dim",
+        env="BERTLESS_STUDENT_DIM",
+        type=int,
+        help="bilstm student: the embedding table's width, reduced by PCA (default 128)",
+    )
+    add(
+        p,
+        "--hidden",
+        env="BERTLESS_STUDENT_HIDDEN",
+        type=int,
+        help="bilstm student: the LSTM's units in each direction (default 128)",
     )
     add(
         p,
@@ -140,6 +173,7 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
         p,
         "texts (a random sample)",
         " (single-label classifiers; default: agreement with the teacher on held-out texts)",
+        rate=None,
     )
     add(
         p,
@@ -156,7 +190,7 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
         choices=["int8", "none"],
         help="the student's weights: int8, or none for fp32 (default none)",
     )
-    _common(p, epochs=2, max_length=128)
+    _common(p, epochs=None, max_length=128)
     p.set_defaults(run=cmd_distill)
 
 
@@ -276,6 +310,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
 
     out, console = Path(args.out), _console()
     step = _step(console)
+    _check_student_flags(args)
     texts = load_texts(args.unlabelled, args.text_column)
     if args.limit and args.limit < len(texts):
         texts = random.Random(args.seed).sample(texts, args.limit)
@@ -287,21 +322,37 @@ def cmd_distill(args: argparse.Namespace) -> int:
             "labelled file for single-label classifiers only: leave out --eval to report how "
             "well the student agrees with its teacher on held-out texts."
         )
-    distilled = distill(
-        teacher,
-        texts,
-        out,
-        student=args.student,
-        student_layers=args.student_layers,
-        epochs=args.epochs,
-        max_length=args.max_length,
-        learning_rate=args.learning_rate,
-        temperature=args.temperature,
-        quantize=None if args.quantize == "none" else args.quantize,
-        seed=args.seed,
-        show_progress=not args.quiet,
-        step=step,
-    )
+    epochs, rate = STUDENTS[args.student]
+    common = {
+        "epochs": epochs if args.epochs is None else args.epochs,
+        "max_length": args.max_length,
+        "learning_rate": rate if args.learning_rate is None else args.learning_rate,
+        "temperature": args.temperature,
+        "quantize": None if args.quantize == "none" else args.quantize,
+        "seed": args.seed,
+        "show_progress": not args.quiet,
+        "step": step,
+    }
+    if args.student == "bilstm":
+        from bertless.models.bilstm import distill_bilstm
+
+        distilled = distill_bilstm(
+            teacher,
+            texts,
+            out,
+            dim=128 if args.dim is None else args.dim,
+            hidden=128 if args.hidden is None else args.hidden,
+            **common,
+        )
+    else:
+        distilled = distill(
+            teacher,
+            texts,
+            out,
+            student=args.student_model,
+            student_layers=3 if args.student_layers is None else args.student_layers,
+            **common,
+        )
     console.print(
         f"[green]student written[/] to {distilled.folder} and {distilled.bundle}: held-out "
         f"distance to the teacher {distilled.distance_before:.4g} → {distilled.distance_after:.4g}"
@@ -337,6 +388,21 @@ def cmd_distill(args: argparse.Namespace) -> int:
     }
     _finish(console, out, rows, "teacher and student", extra)
     return 0
+
+
+def _check_student_flags(args: argparse.Namespace) -> None:
+    """Refuse a flag meant for another kind of student, before any work is done."""
+    from bertless.core.errors import InputError
+
+    meant = {
+        "--student-layers": (args.student_layers, "layers"),
+        "--student-model": (args.student_model, "layers"),
+        "--dim": (args.dim, "bilstm"),
+        "--hidden": (args.hidden, "bilstm"),
+    }
+    for flag, (value, kind) in meant.items():
+        if value is not None and args.student != kind:
+            raise InputError(f"{flag} is for --student {kind}, not --student {args.student}.")
 
 
 def cmd_build_sentiment(args: argparse.Namespace) -> int:

@@ -167,28 +167,17 @@ def distill(
     net.get_input_embeddings().weight.requires_grad_(False)  # as in train.py: cheaper steps
     tokenizer = load_tokenizer(describe(student).path if student else teacher.folder)
 
-    order = rng.permutation(len(texts))
-    held = order[: max(1, round(len(texts) * held_out_fraction))]
-    rest = order[len(held) :]
+    held, rest = split(len(texts), held_out_fraction, rng)
     encoded = encode(tokenizer, texts, max_length)
     goal = torch.tensor(targets, dtype=torch.float32)
     forward = _forward(net, manifest)
 
     def distance(indices) -> object:
         output = forward(encoded.batch(indices))
-        if manifest.task == "feature-extraction":
-            return torch.nn.functional.mse_loss(output, goal[indices])
-        if manifest.problem_type == "multi_label_classification":
-            return _label_divergence(output, goal[indices], temperature)
-        soft = torch.nn.functional.softmax(goal[indices] / temperature, dim=-1)
-        mine = torch.nn.functional.log_softmax(output / temperature, dim=-1)
-        return torch.nn.functional.kl_div(mine, soft, reduction="batchmean") * temperature**2
+        return divergence(output, goal[indices], manifest, temperature)
 
     def score() -> float:
-        with torch.inference_mode():
-            chunks = [held[i : i + 64].tolist() for i in range(0, len(held), 64)]
-            total = sum(float(distance(c)) * len(c) for c in chunks)
-        return total / len(held)
+        return held_out_distance(distance, held)
 
     plan = [length_batches(rest, encoded.lengths, batch_size, rng) for _ in range(epochs)]
     step(f"distilling into {net.config.num_hidden_layers} layers")
@@ -215,6 +204,38 @@ def distill(
         step=step,
     )
     return Distilled(folder, out / "bundle", teacher, fitted, [texts[i] for i in held])
+
+
+def split(count: int, held_out_fraction: float, rng: np.random.Generator):
+    """(held out, rest): indices of the texts kept to measure the student, and of those it
+    learns from; at least one is held out."""
+    order = rng.permutation(count)
+    held = order[: max(1, round(count * held_out_fraction))]
+    return held, order[len(held) :]
+
+
+def divergence(output, goal, manifest: Manifest, temperature: float):
+    """How far a student's outputs are from its teacher's: KL divergence of temperature-softened
+    probabilities (per label for multi-label) for a classifier, MSE for embeddings."""
+    import torch
+
+    if manifest.task == "feature-extraction":
+        return torch.nn.functional.mse_loss(output, goal)
+    if manifest.problem_type == "multi_label_classification":
+        return _label_divergence(output, goal, temperature)
+    soft = torch.nn.functional.softmax(goal / temperature, dim=-1)
+    mine = torch.nn.functional.log_softmax(output / temperature, dim=-1)
+    return torch.nn.functional.kl_div(mine, soft, reduction="batchmean") * temperature**2
+
+
+def held_out_distance(distance, held: np.ndarray) -> float:
+    """The mean `distance` over the held-out texts, in chunks of 64, without gradients."""
+    import torch
+
+    with torch.inference_mode():
+        chunks = [held[i : i + 64].tolist() for i in range(0, len(held), 64)]
+        total = sum(float(distance(c)) * len(c) for c in chunks)
+    return total / len(held)
 
 
 def _load(folder: Path, manifest: Manifest):
