@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Protocol
 
@@ -135,13 +136,21 @@ class Predictor:
         self._tokenizer = Tokenizer.from_file(str(bundle.tokenizer_path))
         self._tokenizer.no_padding()
         self._tokenizer.no_truncation()
-        self._truncating = Tokenizer.from_file(str(bundle.tokenizer_path))
-        self._truncating.no_padding()
-        self._truncating.enable_truncation(self.manifest.max_length)
         self._engine = open_engine(bundle, threads)
         # What runs one padded micro-batch: the session itself, or a `core.batcher.Batcher` in
         # front of it that bounds and merges the runs of concurrent requests (the service's).
         self.runner: Callable[[list[Encoding]], np.ndarray] = self._run
+
+    @cached_property
+    def _truncating(self) -> Tokenizer:
+        """A second tokenizer that cuts at the max length, parsed at the first text too long:
+        most requests never need it, and parsing it took as long as the first (~15 ms for
+        MiniLM's, more on a function's share of a CPU) of every cold start. Two threads that
+        need it at once each parse one; either serves."""
+        truncating = Tokenizer.from_file(str(self.bundle.tokenizer_path))
+        truncating.no_padding()
+        truncating.enable_truncation(self.manifest.max_length)
+        return truncating
 
     @classmethod
     def load(cls, path: str | Path, verify: bool = True, threads: int | None = None) -> Predictor:
