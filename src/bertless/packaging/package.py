@@ -131,7 +131,7 @@ def package(
 
     cache = wheel_cache or default_cache()
     target = WheelTarget(python, arch, runtime.glibc or FALLBACK_GLIBC)
-    requirements = runtime_requirements(layout.extra)
+    requirements = runtime_requirements(layout.extra, loaded.manifest.architecture)
     resolution = resolve(requirements, target, cache, refresh_wheels, say)
     if layout.site_packages is None:  # the platform installs every pin, needed or not
         shipped, dropped = list(resolution.wheels), []

@@ -130,15 +130,18 @@ def default_cache() -> Path:
     return Path(override) if override else Path.home() / ".cache" / "bertless" / "wheels"
 
 
-def runtime_requirements(extra: str | None) -> list[str]:
+def runtime_requirements(extra: str | None, architecture: str = "transformer") -> list[str]:
     """bertless's own runtime dependencies plus an adapter's extra, as its metadata declares.
 
     Read from the installed distribution so the artifact needs exactly what `pip install
-    bertless[extra]` would, with no second list to drift.
+    bertless[extra]` would, with no second list to drift. A static bundle is a numpy table
+    (`core/engine_static.py`): its runtime leaves onnxruntime, and what only it pulls, out.
     """
     wanted = []
     for line in metadata.requires("bertless") or []:
         requirement = Requirement(line)
+        if architecture == "static" and canonicalize_name(requirement.name) == "onnxruntime":
+            continue
         marker = requirement.marker
         if marker is None or (extra and marker.evaluate({"extra": extra})):
             requirement.marker = None
