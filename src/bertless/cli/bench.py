@@ -14,14 +14,8 @@ from pathlib import Path
 
 from bertless.bench.coldrate import DAYS_PER_MONTH, parse_profile
 from bertless.bench.cost import DEFAULT_VM, cost_report, render_cost_table, report_to_json
-from bertless.bench.warm import (
-    DEFAULT_COLD_START_RATE,
-    OptionCost,
-    Traffic,
-    render_warm_table,
-    warm_report,
-    warm_to_json,
-)
+from bertless.bench.warm import DEFAULT_COLD_START_RATE, OptionCost, Traffic, warm_report
+from bertless.bench.warmtable import render_warm_table, warm_to_json
 from bertless.cli.env import add
 from bertless.cli.package import ARCHES
 from bertless.platforms import limits
