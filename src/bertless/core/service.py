@@ -367,6 +367,8 @@ class Service:
             "max_client_batch_size": self.config.max_batch_size,
             "max_body_bytes": self.config.max_body_bytes,
             "auto_truncate": self.config.auto_truncate,
+            # The bundle's own choice, the Predictor's default; /embed's is TEI's, true.
+            "normalize": manifest.normalize,
             "precision": manifest.precision,
             "bundle_sha256": self._checksum,
             "auth": self.config.api_key is not None,
