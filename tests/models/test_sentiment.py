@@ -14,7 +14,14 @@ from bertless.cli.models import add_parsers
 from bertless.core.service import Request, Service
 from bertless.local.server import free_port
 from bertless.models.labelled import Labelled
-from bertless.models.sentiment import _silver, _split, build_sentiment, install, installed
+from bertless.models.sentiment import (
+    BiLSTMRecipe,
+    _silver,
+    _split,
+    build_sentiment,
+    install,
+    installed,
+)
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +32,7 @@ def built(tmp_path_factory, minilm_path):
         root / "work",
         encoder,
         student_layers=(1,),
+        bilstm=BiLSTMRecipe(dim=8, hidden=8, epochs=2, learning_rate=1e-2),
         train_size=120,
         distill_size=80,
         eval_size=60,
@@ -42,6 +50,7 @@ def test_the_recipe_reports_teacher_and_student_on_three_held_out_domains(built)
         "teacher (2 layers, fp32)",
         "teacher (2 layers, int8)",
         "student (1 layers, int8)",
+        "BiLSTM student (8 dimensions, 8 units, int8)",
     ]
     for row in report["rows"]:
         for domain in ("movies", "tweets", "products"):
@@ -58,6 +67,10 @@ def test_the_recipe_reports_teacher_and_student_on_three_held_out_domains(built)
     assert result.bundle == work / "student-1" / "bundle"
     student = json.loads((work / "student-1" / "model" / "config.json").read_text())
     assert student["num_hidden_layers"] == 1
+    assert json.loads((work / "bilstm" / "bundle" / "bundle.json").read_text())["architecture"] == (
+        "bilstm"
+    )
+    assert report["recipe"]["bilstm"]["hidden"] == 8
 
 
 def test_the_installed_student_answers_predict_with_the_three_classes(built, tmp_path):

@@ -19,7 +19,7 @@ from bertless.models.sentiment import BUNDLE, WORK
 # Each kind of student's epochs and learning rate when the command line gives none: a layers
 # student starts close to its teacher; a BiLSTM learns all but its embeddings from scratch, and
 # an epoch of it costs seconds.
-STUDENTS = {"layers": (2, 1e-4), "bilstm": (10, 2e-3)}
+STUDENTS = {"layers": (2, 1e-4), "bilstm": (10, 2e-3), "static": (10, 0.05)}
 
 DATA_HELP = (
     f"a CSV, TSV, JSONL or Parquet file, or {DATASET_SCHEME}movies|tweets|products|news|all "
@@ -131,7 +131,9 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
         default="layers",
         help="layers: the teacher with layers dropped (default; 2 epochs at 1e-4 unless told); "
         "bilstm: the teacher's embedding table under a small BiLSTM, for classifiers (10 epochs "
-        "at 2e-3 unless told)",
+        "at 2e-3 unless told); static: one vector per token, averaged, trained on the teacher's "
+        "embeddings, for embedding models, served in numpy without onnxruntime (10 epochs at "
+        "0.05 unless told)",
     )
     layers = p.add_mutually_exclusive_group()
     add(
@@ -152,7 +154,8 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
         "--dim",
         env="BERTLESS_STUDENT_DIM",
         type=int,
-        help="bilstm student: the embedding table's width, reduced by PCA (default 128)",
+        help="bilstm and static students: the embedding table's width, reduced by PCA "
+        "(default 128 for bilstm, 256 for static)",
     )
     add(
         p,
@@ -209,6 +212,14 @@ def _add_build_sentiment(sub: argparse._SubParsersAction) -> None:
         nargs="+",
         default=[3],
         help="one student per count; the first is the bundle to serve (default 3)",
+    )
+    add(
+        p,
+        "--bilstm",
+        env="BERTLESS_SENTIMENT_BILSTM",
+        action="store_true",
+        help="also distill a BiLSTM student (the teacher's embeddings, PCA to 128 dimensions, "
+        "under 128 LSTM units each way) and report it beside the others",
     )
     add(
         p,
@@ -333,7 +344,13 @@ def cmd_distill(args: argparse.Namespace) -> int:
         "show_progress": not args.quiet,
         "step": step,
     }
-    if args.student == "bilstm":
+    if args.student == "static":
+        from bertless.models.static import distill_static
+
+        del common["temperature"]  # a table matches vectors, not probabilities
+        dim = 256 if args.dim is None else args.dim
+        distilled = distill_static(teacher, texts, out, dim=dim, **common)
+    elif args.student == "bilstm":
         from bertless.models.bilstm import distill_bilstm
 
         distilled = distill_bilstm(
@@ -381,6 +398,10 @@ def cmd_distill(args: argparse.Namespace) -> int:
             ("teacher", "student"), (teacher.bundle, distilled.bundle), qualities, strict=True
         )
     ]
+    if args.student == "static":  # model2vec's untrained table, measured the same way
+        from bertless.models.static_baseline import baseline_rows
+
+        rows += baseline_rows(teacher, distilled, theirs, step)
     extra = {
         "fit": _fit(distilled.fit),
         "distance_before": distilled.distance_before,
@@ -397,17 +418,17 @@ def _check_student_flags(args: argparse.Namespace) -> None:
     meant = {
         "--student-layers": (args.student_layers, "layers"),
         "--student-model": (args.student_model, "layers"),
-        "--dim": (args.dim, "bilstm"),
+        "--dim": (args.dim, "bilstm or static"),
         "--hidden": (args.hidden, "bilstm"),
     }
-    for flag, (value, kind) in meant.items():
-        if value is not None and args.student != kind:
-            raise InputError(f"{flag} is for --student {kind}, not --student {args.student}.")
+    for flag, (value, kinds) in meant.items():
+        if value is not None and args.student not in kinds.split(" or "):
+            raise InputError(f"{flag} is for --student {kinds}, not --student {args.student}.")
 
 
 def cmd_build_sentiment(args: argparse.Namespace) -> int:
     from bertless.models.report import render
-    from bertless.models.sentiment import build_sentiment, install
+    from bertless.models.sentiment import BiLSTMRecipe, build_sentiment, install
     from bertless.models.vader import CITATION
 
     out, console = Path(args.out), _console()
@@ -415,6 +436,7 @@ def cmd_build_sentiment(args: argparse.Namespace) -> int:
         out,
         args.model,
         student_layers=args.student_layers,
+        bilstm=BiLSTMRecipe() if args.bilstm else None,
         train_size=args.train_size,
         distill_size=args.distill_size,
         eval_size=args.eval_size,

@@ -19,7 +19,7 @@ import json
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +46,16 @@ LEARNING_RATE = 2e-4
 
 
 @dataclass(frozen=True)
+class BiLSTMRecipe:
+    """The BiLSTM student's sizes and schedule (see `bilstm.py`)."""
+
+    dim: int = 128
+    hidden: int = 128
+    epochs: int = 10
+    learning_rate: float = 2e-3
+
+
+@dataclass(frozen=True)
 class SentimentBuild:
     bundle: Path
     rows: list[Row]
@@ -57,6 +67,7 @@ def build_sentiment(
     model: str | Path | None = None,
     *,
     student_layers: Sequence[int] = (3,),
+    bilstm: BiLSTMRecipe | None = None,
     train_size: int | None = None,
     distill_size: int = 6000,
     eval_size: int = 1000,
@@ -68,10 +79,12 @@ def build_sentiment(
     step: Say = silent,
 ) -> SentimentBuild:
     """Train the teacher from `model` (a local encoder folder; None = the built-in MiniLM),
-    distill one student per entry of `student_layers`, and report on all.
+    distill one student per entry of `student_layers` (and a BiLSTM student if `bilstm` is
+    given), and report on all.
 
-    Writes `out/teacher/{model,bundle,bundle-int8}`, `out/student-N/{model,bundle}` and
-    `out/report.json`; the bundle to serve is the first student's (see `install`).
+    Writes `out/teacher/{model,bundle,bundle-int8}`, `out/student-N/{model,bundle}`,
+    `out/bilstm/{model,bundle}` and `out/report.json`; the bundle to serve is the first layer
+    student's (see `install`).
     """
     out = Path(out)
     seconds: dict[str, float] = {}
@@ -127,6 +140,26 @@ def build_sentiment(
             )
         )
         seconds[f"distill {layers} layers"] = time.perf_counter() - clock
+    if bilstm:
+        from bertless.models.bilstm import distill_bilstm  # imports torch: only when asked
+
+        clock = time.perf_counter()
+        lstm = distill_bilstm(
+            teacher,
+            texts,
+            out / "bilstm",
+            dim=bilstm.dim,
+            hidden=bilstm.hidden,
+            targets=targets,
+            epochs=bilstm.epochs,
+            max_length=max_length,
+            learning_rate=bilstm.learning_rate,
+            quantize=quantize,
+            seed=seed,
+            show_progress=show_progress,
+            step=step,
+        )
+        seconds["distill BiLSTM"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
     step("measuring quality, size and speed")
@@ -144,6 +177,9 @@ def build_sentiment(
         (f"student ({n} layers, {precision})", s.bundle)
         for n, s in zip(student_layers, students, strict=True)
     ]
+    if bilstm:
+        shape = f"{bilstm.dim} dimensions, {bilstm.hidden} units"
+        named.append((f"BiLSTM student ({shape}, {precision})", lstm.bundle))
     rows = [_row(name, bundle, sets) for name, bundle in named]
     seconds["report"] = time.perf_counter() - clock
     seconds["total"] = time.perf_counter() - started
@@ -159,6 +195,7 @@ def build_sentiment(
             "max_length": max_length,
             "quantize": quantize,
             "seed": seed,
+            "bilstm": asdict(bilstm) if bilstm else None,
             "validation_macro_f1": trained.validation_f1,
         },
         "data": {
