@@ -18,11 +18,16 @@ There is no background thread and no waiting window: a request that finds a slot
 once, in its own thread, as it would without a batcher, so one request at a time (Lambda) pays
 only for a lock. When a run ends, the oldest waiting request is woken to run next and takes what
 has queued up meanwhile.
+
+When a burst is over (requests had waited, and the last run has handed the slot to nobody), the
+memory malloc holds free is given back to the system once the model has been idle `QUIET_S`
+(`core.allocator.Trimmer`): without it a server stayed 1.3x its size after 32 clients.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +36,7 @@ from types import MappingProxyType
 import numpy as np
 from tokenizers import Encoding
 
+from bertless.core.allocator import Trimmer, trim
 from bertless.core.errors import BertlessError
 
 Runner = Callable[[list[Encoding]], np.ndarray]
@@ -41,6 +47,9 @@ Runner = Callable[[list[Encoding]], np.ndarray]
 # merging 8 texts of about 21 tokens halved their time, while merging 8 texts of mixed lengths
 # (8 to 192 tokens) padded to the longest was 20% slower than running each alone.
 PADDING_ALLOWANCE = 24
+
+# Seconds the model stays idle after a burst before malloc's free memory is given back.
+QUIET_S = 1.0
 
 
 class OverloadedError(BertlessError):
@@ -73,18 +82,30 @@ class Batcher:
     when `merge` is on; at most `queue_limit` micro-batches wait.
 
     `run` has the runner's signature, so the predictor calls it in the runner's place.
+    `release` gives memory back after a burst (see `core.allocator.Trimmer`).
     """
 
     def __init__(
-        self, runner: Runner, max_batch_size: int, queue_limit: int, merge: bool, slots: int = 1
+        self,
+        runner: Runner,
+        max_batch_size: int,
+        queue_limit: int,
+        merge: bool,
+        slots: int = 1,
+        release: Callable[[], object] = trim,
+        quiet_s: float = QUIET_S,
     ) -> None:
         self._runner = runner
         self._max_batch_size = max_batch_size
         self._queue_limit = queue_limit
         self._merge = merge
+        self._slots = slots
         self._free = slots
         self._waiting: deque[_Job] = deque()
         self._lock = threading.Lock()
+        self._burst = False  # a request has waited since the queue last drained
+        self._idle_since = time.monotonic()
+        self._trimmer = Trimmer(self.idle_since, quiet_s, release)
 
     def run(self, encodings: list[Encoding]) -> np.ndarray:
         """The runner's answer for `encodings`, computed alone or in a shared run."""
@@ -100,6 +121,7 @@ class Batcher:
                 )
             else:
                 self._waiting.append(job)
+                self._burst = True
         if not job.leads:
             job.ready.wait()
         if job.leads:
@@ -151,14 +173,24 @@ class Batcher:
         return taken
 
     def _pass_slot(self) -> None:
-        """Wake the oldest waiting job to run next, or free the slot when none waits."""
+        """Wake the oldest waiting job to run next, or free the slot when none waits (and
+        when that ends a burst, have memory given back once all stays quiet)."""
         with self._lock:
             if not self._waiting:
                 self._free += 1
+                self._idle_since = time.monotonic()
+                burst_over, self._burst = self._burst, False
+                if burst_over:
+                    self._trimmer.burst_over()
                 return
             successor = self._waiting.popleft()
         successor.leads = True
         successor.ready.set()
+
+    def idle_since(self) -> float | None:
+        """The monotonic time since which no model run has been under way, or None now."""
+        with self._lock:
+            return self._idle_since if self._free == self._slots else None
 
     def waiting(self) -> int:
         """Micro-batches waiting for a slot now (for metrics and tests)."""
