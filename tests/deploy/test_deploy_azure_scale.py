@@ -130,3 +130,26 @@ def test_values_flex_does_not_take_are_refused_before_any_request(
     with pytest.raises(PreflightError, match=words):
         deploy_scaled(artifacts("azure"), recorder, **scale)
     assert recorder.calls == []
+
+
+def test_a_flex_app_takes_the_concurrency_its_artifact_was_packaged_for(artifacts, scaling):
+    packaged = artifacts("azure", concurrency=8)  # its memory measured with 8 requests at once
+    first = deploy_scaled(packaged, scaling)
+    [step] = [s for s in first.plan.steps if s.what == "scale and concurrency"]
+    assert step.detail == "HTTP concurrency None -> 8"
+    asked = deploy_scaled(packaged, scaling, concurrency=4)
+    [step] = [s for s in asked.plan.steps if s.what == "scale and concurrency"]
+    assert step.detail == "HTTP concurrency 8 -> 4"
+    sent = [p["properties"]["functionAppConfig"] for p in scaling.api.patches]
+    concurrency = [s["scaleAndConcurrency"]["triggers"]["http"] for s in sent]
+    assert [c["perInstanceConcurrency"] for c in concurrency] == [8, 4]
+
+
+def test_a_linux_consumption_app_takes_a_concurrent_artifact_as_it_is(
+    artifacts,
+    arm,  # noqa: F811
+    blob_env,  # noqa: F811
+):
+    result = deploy_scaled(artifacts("azure", concurrency=8), arm)
+    assert "scale and concurrency" not in [s.what for s in result.plan.steps]
+    assert not [c for c in arm.calls if "functionAppConfig" in str(c.body)]

@@ -127,3 +127,26 @@ def test_what_the_api_would_refuse_is_one_sentence_before_any_request(
     with pytest.raises(PreflightError, match=words):
         deploy_scaled(artifacts("gcp"), recorder, "refused", **scale)
     assert recorder.calls == []
+
+
+def test_the_concurrency_an_artifact_was_packaged_for_is_deployed_unless_one_is_asked(
+    artifacts, scaling
+):
+    packaged = artifacts("gcp", concurrency=8)  # its memory measured with 8 requests at once
+    deploy_scaled(packaged, scaling, "packaged", cpu="1")
+    deploy_scaled(packaged, scaling, "asked", cpu="1", concurrency=4)
+    deploy_scaled(artifacts("gcp"), scaling, "one-at-a-time", cpu="1")
+    [packaged_for, asked, one] = [service for _, service, _ in scaling.api.sent]
+    assert packaged_for["maxInstanceRequestConcurrency"] == 8
+    assert asked["maxInstanceRequestConcurrency"] == 4
+    assert "maxInstanceRequestConcurrency" not in one  # Google's own default: one
+
+
+def test_a_packaged_concurrency_without_a_whole_vcpu_is_refused_naming_both(
+    artifacts,
+    recorder,
+    google_env,  # noqa: F811 (the fixture imported above)
+):
+    with pytest.raises(PreflightError, match=r"pass --cpu 1 .*packaged for 8 requests at once"):
+        deploy_scaled(artifacts("gcp", concurrency=8), recorder, "refused")
+    assert recorder.calls == []

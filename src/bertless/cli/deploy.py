@@ -198,7 +198,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         dest="instance_concurrency",
         type=int,
         help="GCP and Azure Flex: HTTP requests one instance takes at once (GCP: above 1 needs "
-        "--cpu 1; default: as the function has it)",
+        "--cpu 1; default: what the artifact was packaged for with `bertless package "
+        "--concurrency N`, else as the function has it)",
     )
     p.set_defaults(run=run)
 

@@ -24,13 +24,20 @@ creating the app itself.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from bertless.deploy import azure_blob, azure_flex
 from bertless.deploy.azure_app import ARM, ARM_SCOPE, PUBLIC_SETTING, WEB_API, App, AzureOptions
 from bertless.deploy.azure_scale import FlexScale
 from bertless.deploy.plan import DeployError, Plan, PreflightError, Result, Say, Target
-from bertless.deploy.preflight import check_artifact, check_name, check_region, smoke
+from bertless.deploy.preflight import (
+    check_artifact,
+    check_name,
+    check_region,
+    instance_concurrency,
+    smoke,
+)
 from bertless.deploy.rest import RestClient
 from bertless.deploy.rollout import check_supported
 from bertless.platforms import names
@@ -58,9 +65,8 @@ class AzureDeployer:
     def plan(self, artifact: Artifact, target: Target, say: Say) -> Plan:
         """The steps from the app as it is to the one `artifact` and `target` ask for."""
         region = _preflight(artifact, target, self.options)
-        scale = FlexScale(
-            self.options.always_ready, self.options.instance_memory_mb, self.options.concurrency
-        )
+        concurrency = instance_concurrency(artifact, self.options.concurrency, say)
+        scale = FlexScale(self.options.always_ready, self.options.instance_memory_mb, concurrency)
         scale.check()
         credential = self.credentials or _default_credential()
         arm = _arm_client(credential, target.endpoint_url)
@@ -73,6 +79,10 @@ class AzureDeployer:
         # ARM spells the read of app settings as a POST (they hold secrets); it writes nothing.
         settings = arm.post(f"{ARM}{site_id}/config/appsettings/list")["properties"]
         self.app = App(arm, site_id, site, settings)
+        if not self.app.flex and self.options.concurrency is None and concurrency is not None:
+            # A Linux Consumption instance has no per-instance HTTP concurrency to set.
+            say(f"{target.name} is a Linux Consumption app: its concurrency is left as it is")
+            scale = replace(scale, concurrency=None)
 
         plan = Plan("azure", target.name, names.azure_region(site["location"]))
         wanted = {**target.environment, PUBLIC_SETTING: "1" if target.public else "0"}

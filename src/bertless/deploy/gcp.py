@@ -29,6 +29,7 @@ from bertless.deploy.preflight import (
     check_concurrent_peak,
     check_name,
     check_region,
+    instance_concurrency,
     smoke,
 )
 from bertless.deploy.rest import RestClient, poll
@@ -97,10 +98,19 @@ class GcpDeployer:
                 "--cpu-boost makes a Cloud Run revision of its own, which a canary's split "
                 "cannot name: turn the boost on with a plain deploy, then deploy canaries"
             )
-        scale = gcp_function.scale_fields(
-            memory, o.min_instances, o.max_instances, o.concurrency, o.cpu
-        )
-        check_concurrent_peak(artifact, memory, o.concurrency)
+        concurrency = instance_concurrency(artifact, o.concurrency, say)
+        try:
+            scale = gcp_function.scale_fields(
+                memory, o.min_instances, o.max_instances, concurrency, o.cpu
+            )
+        except PreflightError as error:
+            if o.concurrency is not None or concurrency is None:
+                raise
+            raise PreflightError(
+                f"{error} ({artifact.path.name} was packaged for {concurrency} requests at "
+                "once; --concurrency 1 deploys it for one)"
+            ) from None
+        check_concurrent_peak(artifact, memory, concurrency)
         self.credentials, project = _credentials(self.credentials, self.options)
         self.api = _client(self.credentials, target.endpoint_url)
         self.artifact, self.say = artifact, say

@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from bertless.deploy.plan import PreflightError, SmokeError
+from bertless.deploy.plan import PreflightError, Say, SmokeError
 from bertless.platforms import limits, names
 
 if TYPE_CHECKING:
@@ -52,6 +52,21 @@ def check_concurrent_peak(artifact: Artifact, memory_mb: int, concurrency: int |
             f"{at_once} (its packaging report): deploy with at least {math.ceil(peak)} MB, "
             "or package it for fewer requests at once"
         )
+
+
+def instance_concurrency(artifact: Artifact, asked: int | None, say: Say) -> int | None:
+    """The requests an instance is to take at once: what the user asked for, else what the
+    artifact was packaged for (`bertless package --concurrency N`, its memory measured with N
+    worst requests at once) when that is more than one; None leaves the platform's setting."""
+    if asked is not None:
+        return asked
+    if artifact.concurrency > 1:
+        say(
+            f"instance concurrency {artifact.concurrency}: what {artifact.path.name} was "
+            "packaged for (--concurrency sets another)"
+        )
+        return artifact.concurrency
+    return None
 
 
 def smoke(url: str, headers: Mapping[str, str] | None = None, timeout_s: float = 60) -> None:
