@@ -12,6 +12,14 @@ sentence-transformers: the same model folder in a fresh `python -I` of this envi
 Both on the full machine (no CPU throttle, each library picks its own threads), taking turns
 run by run so a noisy neighbour slows both alike; the table gives medians and the ratio.
 
+Whose time it is (bertless.bench.coldshare): in the same rounds, the artifact's own interpreter
+runs what the handler module does at init, with the same files on its path and no runtime client,
+stamping each step: the floor any program serving this model with these libraries pays
+(interpreter, imports of numpy, onnxruntime, tokenizers and pydantic, the tokenizer's parse, the
+onnxruntime session, the model run) and bertless's own share (its imports, the bundle check,
+building the service, the first request outside the model run), with quantiles over the runs
+and the modules its imports spend on (`-X importtime`, one more run).
+
 With `--image LAYOUT` (an OCI image layout from `bertless package aws --format image`), a third
 arm: the image's layers unpacked in order into a root filesystem, its `/var/task` started the same
 way. An artifact with a Lambda layer runs with the layer's files unpacked into the task root.
@@ -34,6 +42,7 @@ import time
 import zipfile
 from pathlib import Path
 
+from bertless.bench.coldshare import FLOOR, OWN, ShareRuns, profile_run, share_run
 from bertless.bench.latency import function_url_event
 from bertless.local.execution_environment import ExecutionEnvironment, Launch, provision_runtime
 from bertless.models.checkpoint import default_model_path
@@ -122,6 +131,7 @@ def compare(args: argparse.Namespace, scratch: Path) -> None:
         memory_mb=artifact.memory_mb,
     )
     model = str(default_model_path())
+    share = ShareRuns()
     load_before = os.getloadavg()
     bertless_runs, source_runs, st_runs, image_runs = [], [], [], []
     image_launch = None
@@ -134,6 +144,7 @@ def compare(args: argparse.Namespace, scratch: Path) -> None:
             image_runs.append(bertless_run(image_launch))
         source_runs.append(bertless_run(dataclasses.replace(launch, task_root=source_only)))
         st_runs.append(st_run(model))
+        share.runs.append(share_run(launch.interpreter, root, root / "bundle", TEXT))
         print(
             f"run {run + 1}: bertless {bertless_runs[-1]['total']:.0f} ms, without its .pyc "
             f"{source_runs[-1]['total']:.0f} ms, "
@@ -141,6 +152,8 @@ def compare(args: argparse.Namespace, scratch: Path) -> None:
             file=sys.stderr,
         )
     load_after = os.getloadavg()
+    share.modules.extend(profile_run(launch.interpreter, root, root / "bundle", TEXT))
+    print_share(share, bertless_runs, st_runs)
 
     def median(runs: list[dict[str, float]], phase: str) -> float:
         return statistics.median(r[phase] for r in runs)
@@ -172,6 +185,36 @@ def compare(args: argparse.Namespace, scratch: Path) -> None:
         f"| sentence-transformers + PyTorch (python{sys.version_info[0]}.{sys.version_info[1]} "
         f"-I) | {phases} | {s_total:,.0f} | 1.00x |"
     )
+
+
+def print_share(
+    share: ShareRuns, lambda_runs: list[dict[str, float]], st_runs: list[dict[str, float]]
+) -> None:
+    """The floor and bertless's own share of the probe's cold starts, phase by phase."""
+    total = share.quantile("total", 0.5)
+    print(
+        f"\nWhose time a cold start is: {len(share.runs)} fresh runs of the artifact's interpreter "
+        "doing what its handler module does at init, then one /embed (no runtime client)\n"
+    )
+    print("| phase | whose | q50 ms | q90 ms | max ms | of the total (q50) |")
+    print("|---|---|---:|---:|---:|---:|")
+    rows = [(p, "floor") for p in FLOOR] + [(p, "bertless") for p in OWN]
+    rows += [("floor", "sum"), ("own", "sum: bertless's share"), ("total", "spawn to answer")]
+    for phase, whose in rows:
+        q50, q90, worst = (share.quantile(phase, q) for q in (0.5, 0.9, 1.0))
+        print(f"| {phase} | {whose} | {q50:,.1f} | {q90:,.1f} | {worst:,.1f} | {q50 / total:.1%} |")
+    own = share.quantile("own", 0.5)
+    lambda_total = statistics.median(r["total"] for r in lambda_runs)
+    st_total = statistics.median(r["total"] for r in st_runs)
+    print(
+        f"\nbertless's own share: {own:,.0f} ms (q50), {own / total:.1%} of this probe's cold "
+        f"start ({total:,.0f} ms) and {own / lambda_total:.1%} of the artifact's under "
+        f"awslambdaric ({lambda_total:,.0f} ms); its floor alone is "
+        f"{share.quantile('floor', 0.5) / st_total:.3f}x sentence-transformers' {st_total:,.0f} "
+        f"ms, the awslambdaric cold start {lambda_total / st_total:.3f}x."
+    )
+    modules = ", ".join(f"{name} {ms:.1f}" for name, ms in share.modules)
+    print(f"bertless's imports by module, self ms (-X importtime, one run): {modules}")
 
 
 def unpack_image(layout: Path, scratch: Path) -> Path:

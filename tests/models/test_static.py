@@ -4,13 +4,17 @@ bad options are refused in one sentence."""
 
 from __future__ import annotations
 
+import argparse
+import json
 import random
+import re
 
 import numpy as np
 import pytest
 from test_train import LABELS, review, tiny_bert
 
 from bertless import Predictor
+from bertless.cli.models import add_parsers
 from bertless.core.errors import InputError
 from bertless.models.distill import Teacher
 from bertless.models.report import similarity_quality
@@ -116,3 +120,39 @@ def test_int8_rows_round_trip_within_half_a_step():
     rows, scales = quantize_rows(table)
     assert rows.dtype == np.int8 and np.isfinite(scales).all()
     np.testing.assert_allclose(rows * scales[:, None], table, atol=float(scales.max()) / 2 + 1e-7)
+
+
+def static_command(*words: str) -> int:
+    """`bertless distill WORDS… --student static` as the command line runs it."""
+    top = argparse.ArgumentParser()
+    add_parsers(top.add_subparsers(dest="command"))
+    args = top.parse_args(["distill", *words, "--student", "static", "--quiet"])
+    return args.run(args)
+
+
+def test_the_distill_command_reports_the_static_student(tmp_path, teacher, texts):
+    data = tmp_path / "texts.txt"
+    data.write_text("\n".join(texts[:120]))
+    out = tmp_path / "out"
+    assert static_command(str(teacher.bundle), str(data), "--dim", "8", "--out", str(out)) == 0
+    report = json.loads((out / "report.json").read_text())
+    names = [row["name"] for row in report["rows"]]
+    assert names[:2] == ["teacher", "student"]  # a bundle teacher: no model2vec baseline
+    assert report["rows"][1]["quality"][SPEARMAN] <= 1.0
+    assert Predictor.load(out / "bundle").manifest.dimension == 8
+
+
+@pytest.mark.parametrize(
+    ("words", "message"),
+    [
+        (["--dim", "0"], "--dim must be between 1 and the teacher's embedding width 32, not 0"),
+        (["--dim", "33"], "--dim must be between 1 and the teacher's embedding width 32, not 33"),
+        (["--hidden", "8"], "--hidden is for --student bilstm, not --student static"),
+        (["--student-layers", "1"], "--student-layers is for --student layers, not --student"),
+    ],
+)
+def test_bad_options_get_one_sentence(tmp_path, teacher, texts, words, message):
+    data = tmp_path / "texts.txt"
+    data.write_text("\n".join(texts[:20]))
+    with pytest.raises(InputError, match=re.escape(message)):
+        static_command(str(teacher.bundle), str(data), *words, "--out", str(tmp_path / "out"))

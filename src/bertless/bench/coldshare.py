@@ -153,11 +153,25 @@ def share_cold_starts(
     BUNDLE and answering one /embed of TEXT; then one `-X importtime` run for the profile."""
     result = ShareRuns()
     for _ in range(count):
-        spawned, stamps, _ = _probe(interpreter, task_root, bundle, text, wrapper)
-        result.runs.append(phases(spawned, stamps))
-    _, _, profile = _probe(interpreter, task_root, bundle, text, wrapper, importtime=True)
-    result.modules.extend(import_profile(profile))
+        result.runs.append(share_run(interpreter, task_root, bundle, text, wrapper))
+    result.modules.extend(profile_run(interpreter, task_root, bundle, text, wrapper))
     return result
+
+
+def share_run(
+    interpreter: str, task_root: Path, bundle: Path, text: str, wrapper: Sequence[str] = ()
+) -> dict[str, float]:
+    """One fresh run of the probe: its phases in ms."""
+    spawned, stamps, _ = _probe(interpreter, task_root, bundle, text, wrapper)
+    return phases(spawned, stamps)
+
+
+def profile_run(
+    interpreter: str, task_root: Path, bundle: Path, text: str, wrapper: Sequence[str] = ()
+) -> list[tuple[str, float]]:
+    """One run of the probe under `-X importtime`: the modules bertless's imports spend on."""
+    _, _, report = _probe(interpreter, task_root, bundle, text, wrapper, importtime=True)
+    return import_profile(report)
 
 
 def import_profile(stderr: str, top: int = 8) -> list[tuple[str, float]]:

@@ -167,8 +167,7 @@ def distill_static(
 
     def distance(indices) -> object:
         batch = encoded.batch(indices)
-        output = net(batch["input_ids"], batch["attention_mask"])
-        return 1 - torch.nn.functional.cosine_similarity(output, goal[indices]).mean()
+        return table_loss(net(batch["input_ids"], batch["attention_mask"]), goal[indices])
 
     plan = [length_batches(rest, encoded.lengths, batch_size, rng) for _ in range(epochs)]
     step("training the table on the teacher's embeddings of the texts")
@@ -192,6 +191,11 @@ def distill_static(
     step("writing the bundle" + (" (int8 rows)" if quantize else ""))
     write_bundle(table, teacher, out / "bundle", quantize)
     return Distilled(folder, out / "bundle", teacher, fitted, [texts[i] for i in held])
+
+
+def table_loss(output: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+    """The mean cosine distance between the student's and the teacher's vectors."""
+    return 1 - torch.nn.functional.cosine_similarity(output, goal).mean()
 
 
 class StaticTable(torch.nn.Module):
