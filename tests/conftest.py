@@ -175,8 +175,11 @@ def packaged(request, tmp_path_factory):
 @pytest.fixture(scope="session")
 def bench_aws_artifact(tmp_path_factory, minilm_bundle):
     """The default model packaged for Lambda's python3.12 (the package command's default), which
-    `bertless bench` runs under awslambdaric; not proven here, the packaging tests prove theirs."""
+    `bertless bench` runs under awslambdaric; not proven here, the packaging tests prove theirs.
+
+    Its runtime is in a Lambda layer zip, as `package` makes it for the int8 default, so that
+    everything that runs the artifact here runs the function and its layer together."""
     from bertless.packaging.package import package
 
     out = tmp_path_factory.mktemp("bench-artifacts")
-    return package("aws", minilm_bundle, out, python="3.12", prove=False)
+    return package("aws", minilm_bundle, out, python="3.12", prove=False, layers=True)

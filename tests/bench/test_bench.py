@@ -116,6 +116,7 @@ def test_bench_sweeps_a_bundle_with_the_cpu_of_each_memory_size_and_plots(minilm
 
 
 def test_bench_runs_the_aws_artifact_under_awslambdaric(bench_aws_artifact, tmp_path):
+    assert bench_aws_artifact.layer is not None  # numpy, onnxruntime... only in the layer zip
     report = bench(
         tmp_path,
         f"{bench_aws_artifact.path} --requests 8 --concurrency 2 --warmup 2 --cold-starts 1",

@@ -18,6 +18,7 @@ import pytest
 from bertless.bench.latency import function_url_event
 from bertless.local.execution_environment import ExecutionEnvironment, Launch, provision_runtime
 from bertless.local.runtime_api import RuntimeApi, RuntimeApiError
+from bertless.packaging.layer import unpack
 from bertless.packaging.proof import find_interpreter
 
 HANDLERS = """
@@ -143,12 +144,8 @@ def test_without_the_deadline_header_the_handler_is_told_it_has_no_time_left(tas
 
 
 def test_the_aws_artifact_answers_under_awslambdaric(bench_aws_artifact, tmp_path):
-    import zipfile
-
     artifact = bench_aws_artifact
-    root = tmp_path / "task"
-    with zipfile.ZipFile(artifact.path) as archive:
-        archive.extractall(root)
+    root = unpack(artifact.path, artifact.layer, tmp_path / "task")
     interpreter = find_interpreter(artifact.python)
     assert interpreter, f"CPython {artifact.python} is needed to run the artifact"
     runtime = Launch(

@@ -11,7 +11,6 @@ import contextlib
 import os
 import shutil
 import tempfile
-import zipfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -190,6 +189,7 @@ class AwsArtifactTarget(BenchTarget):
     kind = "aws artifact"
 
     def __init__(self, path: Path, say: Say) -> None:
+        from bertless.packaging.layer import unpack
         from bertless.packaging.package import read_artifact
         from bertless.packaging.proof import find_interpreter, skip_reason
 
@@ -208,8 +208,7 @@ class AwsArtifactTarget(BenchTarget):
         say(f"unzipping {Path(path).name}")
         self._scratch = Path(tempfile.mkdtemp(prefix="bertless-bench-"))
         self.task_root = self._scratch / "task"
-        with zipfile.ZipFile(artifact.path) as archive:
-            archive.extractall(self.task_root)
+        unpack(artifact.path, artifact.layer, self.task_root)
         say(f"runtime client for CPython {artifact.python}")
         self.runtime_root = provision_runtime(artifact.python, artifact.arch, say)
         self.interpreter = interpreter

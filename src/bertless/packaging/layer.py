@@ -15,6 +15,8 @@ one, finds the layer already published and uploads only its function zip.
 
 from __future__ import annotations
 
+import shutil
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,3 +78,27 @@ def describe(path: Path, entries: Sequence[Entry], python: str, arch: str) -> La
         zipped_bytes=path.stat().st_size,
         unzipped_bytes=sum(e.size for e in entries),
     )
+
+
+def unpack(function_zip: Path, layer: LayerZip | None, root: Path) -> Path:
+    """A function zip extracted at `root` with its layer's `python/` files beside its own.
+
+    Lambda would put the layer at /opt/python, after /var/task on `sys.path`; the two never hold
+    the same module (`split` sends each file to one of them), so one folder imports the same
+    code, and what runs the artifact locally (bench, the cold-start benchmark) needs no second
+    path.
+    """
+    with zipfile.ZipFile(function_zip) as archive:
+        archive.extractall(root)
+    if layer is not None:
+        with zipfile.ZipFile(layer.path) as archive:
+            inside = [name for name in archive.namelist() if name.startswith(f"{LAYER_ROOT}/")]
+            for name in inside:
+                target = root / name.removeprefix(f"{LAYER_ROOT}/")
+                if name.endswith("/"):
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with archive.open(name) as source, target.open("wb") as sink:
+                    shutil.copyfileobj(source, sink)
+    return root
