@@ -22,16 +22,24 @@ this machine can be; its answers are not a model's, so it is for measuring the c
 `counts` says how many of each fate were drawn, so a test can check that the faults it asked for
 really happened. HTTP/1.1 with kept-alive connections, one
 request at a time per connection, as clients send them.
+
+Run as a script, it serves in its own process (so that a benchmark's client does not share a
+GIL with it) until its standard input closes, after printing its URL:
+
+    python tests/fault_proxy.py --stand-in 0.5 --cap 64
+    python tests/fault_proxy.py http://127.0.0.1:8080 --throttle 0.1 --unavailable 0.02
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
 import random
 import socket
 import struct
+import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -77,6 +85,8 @@ class FaultProxy:
         self.counts: Counter[str] = Counter()
         self._rng = random.Random(faults.seed)
         self._lock = threading.Lock()
+        self._upstream: httpx.AsyncClient | None = None  # one pool, made on the proxy's loop
+        self._zeros: dict[int, bytes] = {}
 
     def fate(self, body: bytes) -> str:
         f = self.faults
@@ -96,52 +106,55 @@ class FaultProxy:
         return "pass"
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        async with httpx.AsyncClient(base_url=self.upstream, timeout=300) as upstream:
-            try:
-                while True:
-                    request = await _read_request(reader)
-                    if request is None:
-                        break
-                    method, path, headers, body = request
-                    fate = self.fate(body) if method == "POST" else "pass"
-                    if method == "POST":
-                        self.last_headers = headers
-                    cap = self.faults.cap
-                    if method == "POST" and cap is not None and self.in_flight >= cap:
-                        fate = "over cap"
-                    self.counts[fate] += 1
-                    if fate == "over cap":
-                        _answer(writer, 429, _error("proxy stand-in: over the concurrency cap"))
-                    elif fate == "throttle":
-                        retry = {"Retry-After": self.faults.retry_after}
-                        _answer(writer, 429, _error("proxy stand-in: throttled"), retry)
-                    elif fate == "unavailable":
-                        _answer(writer, 503, _error("proxy stand-in: unavailable"))
-                    elif fate == "poison":
-                        _answer(writer, 500, _error("proxy stand-in: this input always fails"))
-                    elif self.stand_in is not None:
-                        await self._stand_in(writer, method, body)
-                    else:
-                        self.in_flight += method == "POST"
-                        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
-                        try:
-                            response = await upstream.request(
-                                method, path, content=body, headers=_forwarded(headers)
-                            )
-                        finally:
-                            self.in_flight -= method == "POST"
-                        if fate == "reset":
-                            _reset(writer)
-                            return
-                        if fate == "slow":
-                            await asyncio.sleep(self.faults.slow_seconds)
-                        extra = {"Content-Type": response.headers.get("content-type", "")}
-                        _answer(writer, response.status_code, response.content, extra)
-                    await writer.drain()
-            except (ConnectionError, asyncio.IncompleteReadError):
-                pass
-            finally:
-                writer.close()
+        if self._upstream is None and self.stand_in is None:
+            limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+            self._upstream = httpx.AsyncClient(base_url=self.upstream, timeout=300, limits=limits)
+        upstream = self._upstream
+        try:
+            while True:
+                request = await _read_request(reader)
+                if request is None:
+                    break
+                method, path, headers, body = request
+                fate = self.fate(body) if method == "POST" else "pass"
+                if method == "POST":
+                    self.last_headers = headers
+                cap = self.faults.cap
+                if method == "POST" and cap is not None and self.in_flight >= cap:
+                    fate = "over cap"
+                self.counts[fate] += 1
+                if fate == "over cap":
+                    _answer(writer, 429, _error("proxy stand-in: over the concurrency cap"))
+                elif fate == "throttle":
+                    retry = {"Retry-After": self.faults.retry_after}
+                    _answer(writer, 429, _error("proxy stand-in: throttled"), retry)
+                elif fate == "unavailable":
+                    _answer(writer, 503, _error("proxy stand-in: unavailable"))
+                elif fate == "poison":
+                    _answer(writer, 500, _error("proxy stand-in: this input always fails"))
+                elif self.stand_in is not None:
+                    await self._stand_in(writer, method, body)
+                else:
+                    self.in_flight += method == "POST"
+                    self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+                    try:
+                        response = await upstream.request(
+                            method, path, content=body, headers=_forwarded(headers)
+                        )
+                    finally:
+                        self.in_flight -= method == "POST"
+                    if fate == "reset":
+                        _reset(writer)
+                        return
+                    if fate == "slow":
+                        await asyncio.sleep(self.faults.slow_seconds)
+                    extra = {"Content-Type": response.headers.get("content-type", "")}
+                    _answer(writer, response.status_code, response.content, extra)
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
 
     async def _stand_in(self, writer: asyncio.StreamWriter, method: str, body: bytes) -> None:
         assert self.stand_in is not None
@@ -153,8 +166,11 @@ class FaultProxy:
             await asyncio.sleep(self.stand_in.service_seconds)
         finally:
             self.in_flight -= 1
-        vector = [0.0] * self.stand_in.info["dimension"]
-        _answer(writer, 200, json.dumps([vector] * len(json.loads(body)["inputs"])).encode())
+        n = len(json.loads(body)["inputs"])
+        if n not in self._zeros:  # the same answer for every request of n inputs
+            vector = [0.0] * self.stand_in.info["dimension"]
+            self._zeros[n] = json.dumps([vector] * n).encode()
+        _answer(writer, 200, self._zeros[n])
 
 
 @contextmanager
@@ -172,6 +188,8 @@ def fault_proxy(upstream: str | StandIn, faults: Faults) -> Iterator[tuple[str, 
         started.set()
         with contextlib.suppress(asyncio.CancelledError):  # the block ended and closed it
             await server.serve_forever()
+        if proxy._upstream is not None:
+            await proxy._upstream.aclose()
 
     thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
     thread.start()
@@ -219,3 +237,36 @@ def _reset(writer: asyncio.StreamWriter) -> None:
     sock = writer.get_extra_info("socket")
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     writer.transport.abort()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Serve the fault proxy until stdin closes.")
+    parser.add_argument("upstream", nargs="?", help="the server to pass requests on to")
+    parser.add_argument("--stand-in", type=float, help="answer itself, after this many seconds")
+    parser.add_argument("--dimension", type=int, default=384, help="the stand-in's vectors")
+    for fault in ("throttle", "unavailable", "reset", "slow", "slow_seconds"):
+        parser.add_argument("--" + fault.replace("_", "-"), type=float, default=0.0)
+    parser.add_argument("--cap", type=int)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if (args.upstream is None) == (args.stand_in is None):
+        parser.error("give either an upstream URL or --stand-in SECONDS.")
+    faults = Faults(
+        throttle=args.throttle,
+        unavailable=args.unavailable,
+        reset=args.reset,
+        slow=args.slow,
+        slow_seconds=args.slow_seconds or 0.2,
+        cap=args.cap,
+        seed=args.seed,
+    )
+    info = {"task": "feature-extraction", "dimension": args.dimension, "labels": []}
+    upstream = StandIn({**info, "bundle_sha256": "stand-in"}, args.stand_in)
+    with fault_proxy(args.upstream or upstream, faults) as (url, proxy):
+        print(url, flush=True)
+        sys.stdin.read()
+        print(f"fault proxy {url}: {json.dumps(proxy.counts)}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

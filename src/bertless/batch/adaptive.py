@@ -7,9 +7,12 @@ only queue up:
 - It starts low and doubles its limit once per window (a window is as many completed requests as
   the limit) until the first sign of overload: TCP's slow start, so that a function that scales to
   a thousand instances is driven there in a few round trips, not a thousand.
-- After that it adds one per window in which the limit was really used and the median latency
-  stayed within `LATENCY_TOLERANCE` of the best median seen: more requests in flight then mean
-  more answers. When the median climbs above that, the endpoint is queueing (a server with a few
+- After that, in each window in which the limit was really used and the median latency stayed
+  within `LATENCY_TOLERANCE` of the best median seen, it climbs back halfway to the limit at
+  which it was last cut, and past that adds one (BIC-TCP's binary search, the idea CUBIC, which
+  the AWS SDKs use, keeps): against a fixed cap such as Lambda's reserved concurrency it spends
+  most windows just under the cap instead of in AIMD's sawtooth from 0.7x the cap up (a mean of
+  0.85x the cap). When the median climbs above that, the endpoint is queueing (a server with a few
   CPUs), and the limit eases down by 10%.
 - A throttle (429), an unavailable answer (503), a gateway timeout or a client timeout cuts the
   limit by `DECREASE` (0.7, the AWS SDKs' beta), at most once per round trip, so a burst of
@@ -25,6 +28,7 @@ import asyncio
 import random
 import statistics
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 DECREASE = 0.7
@@ -71,28 +75,62 @@ class Limiter:
         self._best_median = float("inf")
         self._round_trip = 0.0  # the last window's median latency, kept across windows
         self._last_cut = 0.0
-        self._changed = asyncio.Condition()
+        self._cut_from = 0.0  # the limit at the last cut: where overload began
+        self._waiting: deque[asyncio.Future] = deque()
 
     async def acquire(self) -> None:
-        """Wait for a free slot under the current limit."""
-        async with self._changed:
-            await self._changed.wait_for(lambda: self.in_flight < max(1, int(self.limit)))
-            self.concurrency.changed(self.in_flight)
-            self.in_flight += 1
-            self.concurrency.peak = max(self.concurrency.peak, self.in_flight)
-            self._window_full |= self.in_flight >= int(self.limit)
+        """Wait for a free slot under the current limit, first come first served.
+
+        Each waiter is woken only when a slot is handed to it: a run queues thousands of
+        requests, and waking them all at every release (a Condition's notify_all) cost more CPU
+        than the requests themselves.
+        """
+        if self.in_flight < self._slots() and not self._waiting:
+            self._take()
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
+        try:
+            await waiter  # `_hand_over` took the slot for us
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._give_back()  # handed a slot just as we were cancelled
+            else:
+                self._waiting.remove(waiter)
+            raise
 
     async def release(self, latency: float | None, *, overloaded: bool = False) -> None:
         """A request ended: after `latency` seconds with an answer, or as a sign of overload."""
-        async with self._changed:
-            self.concurrency.changed(self.in_flight)
-            self.in_flight -= 1
-            if not self.fixed:
-                if overloaded:
-                    self._cut()
-                elif latency is not None:
-                    self._observe(latency)
-            self._changed.notify_all()
+        self.concurrency.changed(self.in_flight)
+        self.in_flight -= 1
+        if not self.fixed:
+            if overloaded:
+                self._cut()
+            elif latency is not None:
+                self._observe(latency)
+        self._hand_over()
+
+    def _slots(self) -> int:
+        return max(1, int(self.limit))
+
+    def _take(self) -> None:
+        self.concurrency.changed(self.in_flight)
+        self.in_flight += 1
+        self.concurrency.peak = max(self.concurrency.peak, self.in_flight)
+        self._window_full |= self.in_flight >= int(self.limit)
+
+    def _give_back(self) -> None:
+        self.concurrency.changed(self.in_flight)
+        self.in_flight -= 1
+        self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Give the free slots under the limit to the longest waiters."""
+        while self._waiting and self.in_flight < self._slots():
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                self._take()
+                waiter.set_result(None)
 
     def _cut(self) -> None:
         now = time.perf_counter()
@@ -100,6 +138,7 @@ class Limiter:
             self._round_trip = statistics.median(self._window)
         self._slow_start = False
         if now - self._last_cut >= self._round_trip:
+            self._cut_from = self.limit
             self.limit = max(1.0, self.limit * DECREASE)
             self._last_cut = now
             self._new_window()
@@ -114,9 +153,16 @@ class Limiter:
             self._slow_start = False
             self.limit = max(1.0, self.limit * EASE)
         elif self._window_full:
-            self.limit = self.limit * 2 if self._slow_start else self.limit + 1
+            self.limit = self._raised()
         self.limit = min(self.limit, float(self.maximum))
         self._new_window()
+
+    def _raised(self) -> float:
+        if self._slow_start:
+            return self.limit * 2
+        if self.limit < self._cut_from - 1:
+            return self.limit + (self._cut_from - self.limit) / 2
+        return self.limit + 1
 
     def _new_window(self) -> None:
         self._window = []

@@ -19,6 +19,7 @@ import asyncio
 import json
 import random
 import time
+from array import array
 from collections import Counter
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -70,6 +71,8 @@ class Options:
     timeout: float = 60.0
     api_key: str | None = None
     sigv4_region: str | None = None  # sign with AWS SigV4 (an AWS_IAM Function URL)
+    endpoint_url: str | None = None  # a `lambda:NAME` run: the Lambda API's base (boto3's default)
+    region: str | None = None  # a `lambda:NAME` run: the function's region (boto3's default)
     seed: int | None = None
 
 
@@ -84,6 +87,7 @@ class Info:
     max_body_bytes: int
     checksum: str
     auto_truncate: bool
+    normalize: bool = True  # the bundle's, sent with every /embed so vectors match the Predictor's
 
     @property
     def route(self) -> str:
@@ -135,6 +139,7 @@ class Client:
         self.rng = random.Random(options.seed)
         self.requests = 0
         self.retries: Counter[str] = Counter()
+        self.latencies = array("d")  # seconds of each answered request, for the summary
         self.retry_after = 0.0
         self.limiter = Limiter(
             options.concurrency or START_CONCURRENCY,
@@ -173,6 +178,7 @@ class Client:
             max_body_bytes=int(info.get("max_body_bytes") or PAYLOAD_BYTES),
             checksum=str(info.get("bundle_sha256")),
             auto_truncate=bool(info.get("auto_truncate")),
+            normalize=bool(info.get("normalize", True)),  # older servers: /embed's default
         )
         return self.info
 
@@ -212,6 +218,7 @@ class Client:
         body: dict = {"inputs": [i if isinstance(i, list) else [i] for i in inputs]}
         if self.info.task == "feature-extraction":
             body["inputs"] = inputs
+            body["normalize"] = self.info.normalize
         if self.truncate is not None:
             body["truncate"] = self.truncate
         outcome = _Outcome()
@@ -232,9 +239,10 @@ class Client:
             else:
                 outcome, cause, overloaded = self._read(response, len(inputs))
                 retry_after = _retry_after(response.headers.get("Retry-After"))
-            await self.limiter.release(
-                None if cause else time.perf_counter() - started, overloaded=overloaded
-            )
+            latency = None if cause else time.perf_counter() - started
+            if latency is not None:
+                self.latencies.append(latency)
+            await self.limiter.release(latency, overloaded=overloaded)
             if cause is None or attempt == retries:
                 break
             self.retries[cause] += 1

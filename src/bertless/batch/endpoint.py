@@ -21,12 +21,14 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bertless.batch.client import Client, Options
 from bertless.batch.io import Chunk, Source, atomic, format_of
+from bertless.batch.lambda_invoke import PREFIX, Bill, Invoker
 from bertless.batch.local import (
     RowsDone,
     claim,
@@ -50,6 +52,8 @@ class EndpointSummary(Summary):
     retry_after_seconds: float = 0.0
     peak_concurrency: int = 0
     mean_concurrency: float = 0.0
+    latency_ms: dict[str, float] = field(default_factory=dict)  # answered requests' q50/q95/q99
+    bill: Bill | None = None  # a `lambda:NAME` run: what Lambda billed, from its REPORT lines
 
 
 def score_endpoint(
@@ -88,7 +92,7 @@ class _Run:
     ) -> EndpointSummary:
         started = time.perf_counter()
         format_of(output)
-        async with Client.session(self.options) as http:
+        async with session(self.options, self.url) as http:
             self.client = client = Client(self.url, self.options, http)
             client.truncate = self.truncate
             info = await client.read_info()
@@ -120,6 +124,8 @@ class _Run:
             retry_after_seconds=client.retry_after,
             peak_concurrency=concurrency.peak,
             mean_concurrency=concurrency.mean,
+            latency_ms=_quantiles(client.latencies),
+            bill=getattr(http, "bill", None),
         )
 
     # -- chunks, a few at a time so requests of the next start while this one's last finish ---
@@ -215,7 +221,7 @@ class BlockingClient:
 
     def __init__(self, url: str, options: Options, truncate: bool | None = None) -> None:
         self.loop = asyncio.new_event_loop()
-        self.http = Client.session(options)
+        self.http = session(options, url)
         self.client = Client(url, options, self.http)
         self.client.truncate = truncate
         self.info = self.loop.run_until_complete(self.client.read_info())
@@ -230,6 +236,20 @@ class BlockingClient:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+def session(options: Options, url: str) -> httpx.AsyncClient:
+    """What a run sends through: kept-alive HTTP connections, or for a `lambda:NAME[:ALIAS]`
+    URL (`--aws-function`) the Lambda API, which takes the same `get`, `post` and `aclose`."""
+    if not url.startswith(PREFIX):
+        return Client.session(options)
+    return Invoker(  # type: ignore[return-value]
+        url.removeprefix(PREFIX),
+        threads=options.concurrency or options.max_concurrency,
+        timeout=options.timeout,
+        endpoint_url=options.endpoint_url,
+        region=options.region,
+    )
 
 
 def _groups(inputs: list, most: int, payload_limit: int) -> Iterator[tuple[int, int]]:
@@ -248,6 +268,13 @@ def _groups(inputs: list, most: int, payload_limit: int) -> Iterator[tuple[int, 
         size += item_size
     if start < len(inputs):
         yield start, len(inputs)
+
+
+def _quantiles(seconds) -> dict[str, float]:
+    if not len(seconds):
+        return {}
+    ms = np.percentile(np.frombuffer(seconds, dtype=np.float64) * 1e3, [50, 95, 99])
+    return dict(zip(("q50", "q95", "q99"), (round(float(q), 1) for q in ms), strict=True))
 
 
 def _write_part(table: pa.Table, path: Path) -> None:

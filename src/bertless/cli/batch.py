@@ -1,5 +1,6 @@
 """`bertless batch BUNDLE INPUT OUTPUT`: score a file locally or on Spark, with progress;
-`bertless batch --engine endpoint --url URL INPUT OUTPUT`: through a deployed function.
+`bertless batch --engine endpoint --url URL INPUT OUTPUT`: through a deployed function, or
+`--aws-function NAME` instead of --url: by invoking a Lambda function directly (boto3).
 
 Every flag has an environment variable, named in its help (`--batch-size` / `BERTLESS_BATCH_SIZE`),
 as in the rest of the CLI. Rich, pyarrow and pyspark are imported only when the command runs,
@@ -113,6 +114,22 @@ def _add_endpoint_flags(p: argparse.ArgumentParser) -> None:
         env="BERTLESS_BATCH_URL",
         help="the deployed endpoint's base URL (it serves /info and /embed or /predict)",
     )
+    add(
+        g,
+        "--aws-function",
+        env="BERTLESS_AWS_FUNCTION",
+        metavar="NAME[:ALIAS]",
+        help="instead of --url: invoke this Lambda function directly through the Lambda API "
+        "(boto3; the cost of the run is printed at the end)",
+    )
+    add(
+        g,
+        "--endpoint-url",
+        env="BERTLESS_ENDPOINT_URL",
+        help="with --aws-function: the Lambda API's base, for a local stand-in (default: "
+        "AWS_ENDPOINT_URL_LAMBDA, else AWS's)",
+    )
+    add(g, "--region", env="BERTLESS_REGION", help="default: the SDK's configured region")
     add(g, "--api-key", env="BERTLESS_API_KEY", help="sent as Authorization: Bearer")
     add(
         g,
@@ -183,6 +200,8 @@ def run(args: argparse.Namespace) -> int:
     console.print(table)
     if hasattr(summary, "requests"):
         console.print(_driven(summary))
+    if getattr(summary, "bill", None) is not None:
+        console.print(_cost(summary.bill))
     if summary.errors:
         console.print(
             f"[yellow]{summary.errors:,} rows were not scored[/]: their `error` column says why."
@@ -200,8 +219,10 @@ def _check_positionals(args: argparse.Namespace) -> None:
                 "the endpoint engine scores with the deployed model: give INPUT OUTPUT and "
                 "--url, without a bundle."
             )
-        if not args.url:
-            raise InputError("the endpoint engine needs the endpoint: give --url URL.")
+        if bool(args.url) == bool(args.aws_function):
+            raise InputError(
+                "the endpoint engine needs one endpoint: give --url URL or --aws-function NAME."
+            )
     elif args.bundle is None:
         raise InputError(
             f"the {args.engine} engine needs BUNDLE INPUT OUTPUT; to score through a deployed "
@@ -214,16 +235,28 @@ def _driven(summary):
     from rich.table import Table
 
     table = Table(title="endpoint", title_justify="left")
-    for column in ("requests", "retries", "waited for Retry-After", "peak / mean in flight"):
+    columns = ("requests", "retries", "waited for Retry-After", "peak / mean in flight")
+    for column in (*columns, "latency q50 / q95 / q99"):
         table.add_column(column, justify="right")
+    latency = " / ".join(f"{ms:,.0f}" for ms in summary.latency_ms.values())
     retries = ", ".join(f"{n:,} {cause}" for cause, n in sorted(summary.retries.items()))
     table.add_row(
         f"{summary.requests:,}",
         retries or "none",
         f"{summary.retry_after_seconds:,.1f} s",
         f"{summary.peak_concurrency} / {summary.mean_concurrency:,.1f}",
+        f"{latency} ms" if latency else "-",
     )
     return table
+
+
+def _cost(bill) -> str:
+    """What the run cost on Lambda, from the billed durations of its invocations."""
+    return (
+        f"AWS cost: {bill.invocations:,} invocations billed {bill.billed_ms / 1e3:,.1f} s, "
+        f"{bill.gb_seconds:,.2f} GB-s: ${bill.usd():,.4f} at the us-east-1 x86_64 on-demand "
+        "prices of bertless.platforms.aws (sources there), before the free tier"
+    )
 
 
 class _Bar:
@@ -299,10 +332,12 @@ def _endpoint(args: argparse.Namespace) -> Summary:
         retries=args.retries,
         api_key=args.api_key,
         sigv4_region=args.sigv4,
+        endpoint_url=args.endpoint_url,
+        region=args.region,
     )
     with _progress() as progress:
         return score_endpoint(
-            args.url,
+            args.url or f"lambda:{args.aws_function}",
             args.input,
             args.output,
             text_column=args.text_column,
