@@ -61,7 +61,7 @@ def main() -> None:
                 body = json.dumps({"inputs": text, "truncate": True}).encode()
                 for path in rng.sample(list(times), 3):
                     silent = path == "silent"
-                    observe.write = (lambda line: None) if silent else write
+                    observe.write = (lambda _: None) if silent else write
                     service.metrics.record = (lambda *a: None) if silent else record
                     t0 = time.perf_counter()
                     if path == "direct":
@@ -76,7 +76,7 @@ def main() -> None:
             t0 = time.perf_counter()
             for _ in range(calls):
                 observe.write(
-                    observe.log_line("POST", seen, 200, 0.01, "r", HEADERS["traceparent"], False)
+                    observe.log_record("POST", seen, 200, 0.01, "r", HEADERS["traceparent"])
                 )
             line_us = (time.perf_counter() - t0) / calls * 1e6
         finally:

@@ -33,11 +33,12 @@ def lines(capsys: pytest.CaptureFixture) -> list[dict]:
 
 @pytest.fixture()
 def service(adapters):
-    """The embedding bundle's service, as the Lambda adapter loaded it."""
+    """The embedding bundle's service, as the Lambda adapter loaded it (EMF lines)."""
     return adapters.aws.SERVICE
 
 
-def test_one_line_per_request_with_counts_ids_and_trace(service, capsys, minilm_bundle):
+def test_one_line_per_request_with_counts_ids_and_trace(adapters, capsys, minilm_bundle):
+    service = adapters.gcp.SERVICE
     texts = [f"{SECRET} one", "two words here"]
     capsys.readouterr()
     headers = {**JSON, "traceparent": TRACE}
@@ -55,7 +56,7 @@ def test_one_line_per_request_with_counts_ids_and_trace(service, capsys, minilm_
     )
     assert line["duration_ms"] > 0
     assert line["severity"] == "INFO"  # what Cloud Logging reads as the level
-    assert "_aws" not in line  # not on Lambda
+    assert "_aws" not in line  # EMF is the AWS adapter's
 
 
 def test_no_request_text_in_any_line(service, capsys):
@@ -69,8 +70,7 @@ def test_no_request_text_in_any_line(service, capsys):
     assert statuses == [("/embed", 422), ("unmatched", 404), ("/embed", 413)]
 
 
-def test_lambda_lines_are_embedded_metric_format(service, capsys, monkeypatch):
-    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "bertless")
+def test_lambda_lines_are_embedded_metric_format(service, capsys):
     capsys.readouterr()
     service.handle(post("/embed", {"inputs": "hello"}))
     (line,) = lines(capsys)

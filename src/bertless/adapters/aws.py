@@ -15,6 +15,9 @@ when the runtime imports this module. Formats followed, from the AWS documentati
   (http-api-develop-integrations-lambda);
 - Lambda developer guide, Function URL "Request and response payloads" (urls-invocation);
 - Elastic Load Balancing, "Lambda functions as targets" of an ALB (lambda-functions).
+
+Each request's log line is a CloudWatch Embedded Metric Format document (`embedded_metrics`), so
+CloudWatch makes metrics of it with no agent and no API call.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import replace
@@ -32,6 +36,9 @@ from bertless.core.config import bundle_location
 from bertless.core.service import JSON, Request, Response, Service, error_response
 
 SERVICE = Service.from_bundle(bundle_location())
+# The CloudWatch Embedded Metric Format specification, read 2026-11-29:
+# https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
+EMF_NAMESPACE = "bertless"
 # A custom domain's base path mapping (`/bertless` of https://api.example.com/bertless/embed): REST
 # APIs and ALBs pass it in the path, and nothing in the event says where it ends.
 BASE_PATH = os.environ.get("BERTLESS_BASE_PATH", "").rstrip("/")
@@ -302,6 +309,36 @@ def _reason(error: Exception) -> str:
     if isinstance(error, MalformedEvent):
         return str(error)
     return "a field holds the wrong kind of value"
+
+
+def embedded_metrics(record: dict[str, Any]) -> dict[str, Any]:
+    """A request's log record as an EMF document: the `_aws` member tells CloudWatch which
+    members are metrics (duration, inputs, tokens, one request, errors) and which dimension
+    (the route) they are kept by."""
+    return {
+        **record,
+        "requests": 1,
+        "errors": int(record["status"] >= 500),
+        "_aws": {
+            "Timestamp": int(time.time() * 1000),
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": EMF_NAMESPACE,
+                    "Dimensions": [["route"]],
+                    "Metrics": [
+                        {"Name": "duration_ms", "Unit": "Milliseconds"},
+                        {"Name": "inputs", "Unit": "Count"},
+                        {"Name": "tokens", "Unit": "Count"},
+                        {"Name": "requests", "Unit": "Count"},
+                        {"Name": "errors", "Unit": "Count"},
+                    ],
+                }
+            ],
+        },
+    }
+
+
+SERVICE.log_format = embedded_metrics
 
 
 def handler(event: Any, context: Any = None) -> dict[str, Any]:

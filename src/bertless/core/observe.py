@@ -3,8 +3,8 @@
 - One JSON line per request on stderr (which Lambda, Cloud Run and Azure Functions all collect):
   route, status, inputs, tokens, duration, the platform's request id and the W3C trace context.
   Never a text of the request: only counts, ids and names of routes.
-- On Lambda the same line is a CloudWatch Embedded Metric Format document, so CloudWatch makes
-  metrics of it with no agent and no API call (the `_aws` member, see EMF_SPEC).
+- A platform's adapter may add members of its own to the line (`Service.log_format`): on Lambda
+  it is a CloudWatch Embedded Metric Format document (adapters.aws).
 - `Metrics` keeps Prometheus counters and histograms for `GET /metrics`: requests and errors by
   route and status, latency, inputs, tokens, queue depth and model batch size.
 
@@ -16,11 +16,9 @@ concurrent requests in other threads never see each other's.
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -28,12 +26,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Read 2026-11-29: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
-EMF_SPEC = "CloudWatch Embedded Metric Format specification"
-NAMESPACE = "bertless"
-# Set by the Lambda runtime in every function (Lambda developer guide, "Defined runtime
-# environment variables"); its presence is how the service knows its logs go to CloudWatch.
-LAMBDA_MARKER = "AWS_LAMBDA_FUNCTION_NAME"
 # W3C Trace Context: version-traceid-parentid-flags, lower-case hex.
 TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
 # Seconds: from one short text on a warm instance to a full batch of long ones on a small one.
@@ -88,17 +80,16 @@ def trace_ids(traceparent: str | None) -> dict[str, str]:
     return {"trace_id": found[1], "parent_id": found[2]} if found else {}
 
 
-def log_line(
+def log_record(
     method: str,
     seen: Exchange,
     status: int,
     seconds: float,
     request_id: str | None,
     traceparent: str | None,
-    emf: bool,
-) -> str:
-    """The request's one JSON line; with EMF, also the metrics CloudWatch extracts from it."""
-    record: dict = {
+) -> dict:
+    """What the request's one log line says (`write` writes it)."""
+    return {
         # Cloud Logging reads `severity` and `message` of a JSON line on stdout or stderr
         # (https://cloud.google.com/logging/docs/structured-logging, read 2026-11-29).
         "severity": "ERROR" if status >= 500 else "INFO",
@@ -112,37 +103,14 @@ def log_line(
         "request_id": request_id[:MAX_ID] if request_id else None,
         **trace_ids(traceparent),
     }
-    if emf:
-        record["requests"] = 1
-        record["errors"] = int(status >= 500)
-        record["_aws"] = {
-            "Timestamp": int(time.time() * 1000),
-            "CloudWatchMetrics": [
-                {
-                    "Namespace": NAMESPACE,
-                    "Dimensions": [["route"]],
-                    "Metrics": [
-                        {"Name": "duration_ms", "Unit": "Milliseconds"},
-                        {"Name": "inputs", "Unit": "Count"},
-                        {"Name": "tokens", "Unit": "Count"},
-                        {"Name": "requests", "Unit": "Count"},
-                        {"Name": "errors", "Unit": "Count"},
-                    ],
-                }
-            ],
-        }
-    return json.dumps(record, separators=(",", ":"))
-
-
-def on_lambda() -> bool:
-    return bool(os.environ.get(LAMBDA_MARKER))
 
 
 _write = threading.Lock()
 
 
-def write(line: str) -> None:
-    """LINE on stderr, whole: concurrent requests never interleave their lines."""
+def write(record: dict) -> None:
+    """RECORD as one JSON line on stderr, whole: concurrent requests never interleave lines."""
+    line = json.dumps(record, separators=(",", ":"))
     with _write:
         sys.stderr.write(line + "\n")
         sys.stderr.flush()

@@ -13,6 +13,7 @@ import hmac
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,9 @@ class Service:
         # Bounded, merged model runs for concurrent requests (core.batcher).
         self.batcher: Batcher | None = None
         self.metrics = observe.Metrics(lambda: self.batcher.waiting() if self.batcher else 0)
+        # What a platform's adapter makes of each request's log record (the AWS adapter: a
+        # CloudWatch Embedded Metric Format document); the core knows no platform.
+        self.log_format: Callable[[dict], dict] = lambda record: record
         if predictor:
             self.batcher = Batcher(
                 self.metrics.counting_batches(predictor.runner),
@@ -102,17 +106,15 @@ class Service:
             response = openai_error(response)
         seconds = time.perf_counter() - started
         self.metrics.record(seen, response.status, seconds)
-        observe.write(
-            observe.log_line(
-                request.method,
-                seen,
-                response.status,
-                seconds,
-                request.request_id,
-                request.header("traceparent"),
-                emf=observe.on_lambda(),
-            )
+        record = observe.log_record(
+            request.method,
+            seen,
+            response.status,
+            seconds,
+            request.request_id,
+            request.header("traceparent"),
         )
+        observe.write(self.log_format(record))
         response.headers["Server-Timing"] = f"total;dur={seconds * 1e3:.2f}"
         return self._cors(request, response)
 
