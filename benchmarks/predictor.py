@@ -43,17 +43,18 @@ from engines import prepare_fastembed, prepare_st
 
 HERE = Path(__file__).parent
 REFERENCE = "sentence-transformers"
+# raw-fp32 and bertless-fp32 are there too, through --engines.
 DEFAULT_ENGINES = (
     "raw-int8",
     "bertless-int8",
     "bertless-int8[BERTLESS_SPIN=1]",
+    "bertless-int8-fast",
     "fastembed",
     "st-onnx-O3",
     "st-onnx-qint8",
-    "raw-fp32",
-    "bertless-fp32",
     REFERENCE,
 )
+BUILT_IN = {"fp32": None, "int8": "int8", "int8-fast": "int8-fast"}  # bundle: --quantize
 # What counts as the same quality as PyTorch (issue 21): cosine min and mean on the same texts.
 PARITY_MIN, PARITY_MEAN = 0.975, 0.99
 
@@ -65,11 +66,11 @@ def prepare(work: Path, extra: dict[str, str]) -> dict[str, str]:
 
     checkpoint = default_model_path()
     paths = {"checkpoint": str(checkpoint)}
-    for precision in ("fp32", "int8"):
-        bundle = work / precision
+    for name, quantize in BUILT_IN.items():
+        bundle = work / name
         if not (bundle / "bundle.json").is_file():
-            export(None, bundle, quantize=precision if precision == "int8" else None)
-        paths[precision] = str(bundle)
+            export(None, bundle, quantize=quantize)
+        paths[name] = str(bundle)
     if not (work / "fastembed" / "model.onnx").is_file():
         prepare_fastembed(work / "int8", checkpoint, work / "fastembed")
     paths["fastembed"] = str(work / "fastembed")
@@ -118,6 +119,9 @@ def run_one(spec: str, paths: dict, args, limit, threads: int, out: Path) -> dic
 
 
 def cosines(vectors: dict[str, np.ndarray]) -> dict[str, tuple[float, float]]:
+    """Each engine's cosine to PyTorch, min and mean; NaN when PyTorch was not among the engines."""
+    if REFERENCE not in vectors:
+        return {spec: (float("nan"), float("nan")) for spec in vectors}
     reference = vectors[REFERENCE]
     found = {}
     for spec, ours in vectors.items():
@@ -131,8 +135,8 @@ def cosines(vectors: dict[str, np.ndarray]) -> dict[str, tuple[float, float]]:
 def bundle_arg(value: str) -> tuple[str, str]:
     """NAME=PATH from the command line, the bundle checked to exist before anything runs."""
     name, _, path = value.partition("=")
-    if not name or not path or name in ("fp32", "int8"):
-        raise SystemExit(f"--bundle {value}: give NAME=PATH, NAME other than fp32 and int8.")
+    if not name or not path or name in BUILT_IN:
+        raise SystemExit(f"--bundle {value}: give NAME=PATH, NAME none of {', '.join(BUILT_IN)}.")
     if not (Path(path) / "bundle.json").is_file():
         raise SystemExit(f"--bundle {value}: {path} has no bundle.json; give a bundle directory.")
     return name, path
@@ -151,9 +155,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write every measurement here")
     args = parser.parse_args()
     extra = dict(bundle_arg(value) for value in args.bundle)
-    specs = [s for s in args.engines.split(",") if s] + [f"bertless-{n}" for n in extra]
-    if REFERENCE not in specs:
-        specs.append(REFERENCE)
+    # Commas part engines, except inside an engine's [VAR=VALUE,...].
+    specs = re.findall(r"[^,\[]+(?:\[[^\]]*\])?", args.engines) + [f"bertless-{n}" for n in extra]
 
     work = args.work or Path(tempfile.mkdtemp(prefix="bertless-bench-"))
     paths = prepare(work, extra)

@@ -163,7 +163,7 @@ def test_threads_share_one_predictor(minilm_bundle):
 @pytest.mark.parametrize(
     ("spin", "key", "value"),
     [
-        (None, "session.force_spinning_stop", "1"),  # spin during a run only
+        (None, "session.intra_op.allow_spinning", "0"),  # never spin, as BERTLESS_SPIN=0
         ("0", "session.intra_op.allow_spinning", "0"),
         ("1", "session.intra_op.allow_spinning", "1"),
     ],

@@ -18,20 +18,21 @@ from bertless.core.errors import BundleError
 def spin_entries() -> dict[str, str]:
     """onnxruntime session entries for `BERTLESS_SPIN`: how idle intra-op threads wait.
 
-    Unset (the default): they spin-wait while a run is under way and stop the moment it returns.
-    `1`: they keep spinning after a run too (onnxruntime's own default); `0`: they never spin.
+    Unset or `0` (the default): they never spin-wait; they sleep until there is work. `1`: they
+    spin between operators and for a while after each run (onnxruntime's own default).
 
-    Spinning between a run's operators is what makes a batch-1 request fast (never spinning was
-    about 40% slower on idle cores). Spinning after a run only burns CPU that someone else needs:
-    the Python thread answering the request, a cgroup quota, or another process on the same cores
-    (a client, a second `bertless serve` worker). On 2 cores, `bertless serve` and its client both
-    left spinning answered batch-1 /embed about twice as slow; stopping at the end of a run cost
-    at most a few percent on an instance serving one request at a time, as Lambda, Cloud Functions
-    and Azure do. `0` suits cores shared with other busy processes.
+    Chosen by benchmarks/predictor.py, each engine alone in its own process under a Lambda
+    size's cgroup CPU quota, batch-1 calls one at a time, 4 rounds (2 shared cores at load
+    20-29): with two intra-op threads, never spinning answered at 1.94x the raw onnxruntime loop
+    at 3,008 MB (1.73 vCPU; spinning 1.05x, stopping the spin when a run returns, the former
+    default, 0.97x) and 1.96x at 3,538 MB (2 vCPU; 1.09x and 1.00x). A thread that spins while
+    its peer waits for a CPU burns the share the peer needs, and a function's share is a quota
+    that throttles exactly that. With one thread (1,769 MB and below) there is no pool to spin
+    and the setting changes nothing (46-70 texts/s unset, 53-65 with `1`). `1` can still be
+    faster on cores that nothing else wants (an earlier measurement on idle cores had never
+    spinning about 40% slower): set it for a dedicated machine.
     """
     spin = env_bool("BERTLESS_SPIN")
-    if spin is None:
-        return {"session.force_spinning_stop": "1"}
     return {"session.intra_op.allow_spinning": "1" if spin else "0"}
 
 
