@@ -13,11 +13,13 @@ fi
 "$azurite_prefix/node_modules/.bin/azurite-blob" --version
 
 
-# The OCI image tests (tests/packaging/test_image.py): Debian's docker-registry (the CNCF
-# distribution server, started on 127.0.0.1 by the tests), skopeo (a second client reading the
-# pushed image back) and htpasswd (apache2-utils: the bcrypt file of the registry's Basic auth).
+# The OCI image tests (tests/packaging/test_image*.py, test_registry_login.py): Debian's
+# docker-registry (the CNCF distribution server, started on 127.0.0.1 by the tests), skopeo (a
+# second client reading the pushed image back), htpasswd (apache2-utils: the bcrypt file of the
+# registry's Basic auth) and umoci (unpacks an image layout into the root filesystem whose
+# entrypoint the Cloud Run and Azure image proofs run, chrooted: those tests need root).
 missing=()
-for tool in docker-registry:docker-registry skopeo:skopeo htpasswd:apache2-utils; do
+for tool in docker-registry:docker-registry skopeo:skopeo htpasswd:apache2-utils umoci:umoci; do
     command -v "${tool%%:*}" >/dev/null || missing+=("${tool##*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then

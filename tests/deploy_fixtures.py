@@ -56,6 +56,7 @@ class LocalArtifact:
     layer: None = None  # AWS's runtime layer zip: the packaging tests build real ones
     peak_memory_mb: float | None = None  # as measured by `bertless package`: unknown here
     concurrency: int = 1
+    image_uri: None = None  # a zip, not an image
 
 
 def make_artifact(

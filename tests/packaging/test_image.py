@@ -256,4 +256,4 @@ def test_the_image_is_proven_in_its_unpacked_root_and_fails_without_the_runtime_
     image = oci.read_layout(Path(build.layout))
     without_runtime = oci.Image(image.config, (image.layers[0], image.layers[2]))
     with pytest.raises(PackagingError, match="failed its proof"):
-        _prove_image(without_runtime, minilm_int8_bundle, "lambda_function.handler", PYTHON)
+        _prove_image("aws", without_runtime, Path(build.layout), minilm_int8_bundle, PYTHON)

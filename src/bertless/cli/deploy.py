@@ -267,6 +267,10 @@ def _artifact(args: argparse.Namespace, console: Console) -> Artifact:
                 progress=status.update,
                 layers=args.layers,
             )
+    if source.is_file() and source.name.endswith("-image.json"):
+        from bertless.packaging.image import read_image
+
+        return read_image(source)
     if source.is_file():
         from bertless.packaging.package import read_artifact
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from bertless.cli.env import add
 from bertless.packaging.layouts import LAYOUTS
+from bertless.packaging.registry_login import LOGINS
 
 DEFAULT_OUT = "build/artifacts"
 REGISTRY_USER, REGISTRY_PASSWORD = "BERTLESS_REGISTRY_USER", "BERTLESS_REGISTRY_PASSWORD"
@@ -77,14 +78,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         env="BERTLESS_FORMAT",
         choices=["zip", "image"],
         default="zip",
-        help="zip (default), or an OCI image built with no daemon (aws so far)",
+        help="zip (default), or an OCI image built with no daemon",
     )
     add(
         p,
         "--base",
         env="BERTLESS_IMAGE_BASE",
-        help="image: the base, a registry reference or an OCI layout folder "
-        "(default public.ecr.aws/lambda/python:PYTHON)",
+        help="image: the base, a registry reference or an OCI layout folder (default: the "
+        "platform's, e.g. public.ecr.aws/lambda/python:PYTHON)",
     )
     add(
         p,
@@ -92,6 +93,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         env="BERTLESS_IMAGE_PUSH",
         help="image: push to this reference, HOST[:PORT]/NAME[:TAG] (registry credentials from "
         "BERTLESS_REGISTRY_USER and BERTLESS_REGISTRY_PASSWORD)",
+    )
+    add(
+        p,
+        "--registry-login",
+        env="BERTLESS_REGISTRY_LOGIN",
+        choices=list(LOGINS),
+        help="image: how to log in to the --push registry: password (the two variables above), "
+        "ecr (GetAuthorizationToken), gcp (a Google access token), acr (an Entra token "
+        "exchanged); default: from its host",
+    )
+    add(
+        p,
+        "--mount-from",
+        env="BERTLESS_IMAGE_MOUNT_FROM",
+        help="image: a repository of the --push registry holding earlier layers; blobs it has are "
+        "mounted from it, not sent",
     )
     p.set_defaults(run=run)
 
@@ -191,6 +208,8 @@ def _image(args: argparse.Namespace, console: Any, progress: Any) -> int:
             arch=args.arch,
             say=lambda what: progress.update(task, description=what),
             credentials=(user, password) if user and password else None,
+            registry_login=args.registry_login,
+            mount_from=(args.mount_from,) if args.mount_from else (),
         )
     for name, layer in zip(("runtime", "function"), build.layers, strict=True):
         console.print(

@@ -14,11 +14,15 @@ The order is what keeps a deploy safe to repeat and to interrupt:
    both in `deploy/aws_warm.py`).
 
 Lambda reports `CodeSha256` as base64 of the zip's sha256, so comparing it with the artifact's
-hash tells whether the code changed without downloading anything. Credentials come from the
-boto3 session given, or boto3's default chain; `endpoint_url` goes to every client, so the same
-code runs against a local stand-in. API reference: https://docs.aws.amazon.com/lambda/latest/api/
-(CreateFunction, UpdateFunctionCode, PublishVersion, CreateAlias, CreateFunctionUrlConfig,
-AddPermission).
+hash tells whether the code changed without downloading anything. An image artifact
+(`packaging.image.read_image`) deploys with `PackageType: Image` and its `ImageUri` pinned by
+digest: the function's `Code.ImageUri` tells whether it changed, and the same digest changes
+nothing; no layer, runtime or handler is set, since the image carries them.
+
+Credentials come from the boto3 session given, or boto3's default chain; `endpoint_url` goes to
+every client, so the same code runs against a local stand-in. API reference:
+https://docs.aws.amazon.com/lambda/latest/api/ (CreateFunction, UpdateFunctionCode,
+PublishVersion, CreateAlias, CreateFunctionUrlConfig, AddPermission).
 """
 
 from __future__ import annotations
@@ -102,6 +106,7 @@ class AwsDeployer:
         with _as_sentence():
             say("reading the function")
             current = self._read_function()
+            self._code_sha = self._expected_sha(current)
             if self._role_arn is None and current is not None:
                 self._role_arn = current["Role"]
             if self._role_arn is None:
@@ -109,7 +114,7 @@ class AwsDeployer:
             if artifact.layer is not None:
                 self._plan_layer(plan)
             changed_code = current is None or (
-                current["CodeSha256"] != code_sha256(artifact)
+                current["CodeSha256"] != self._code_sha
                 or current.get("Architectures") != [artifact.arch]
             )
             if changed_code and _over_direct_limit(artifact):
@@ -232,9 +237,12 @@ class AwsDeployer:
         """Create `$LATEST`, or update its code and its settings where they differ."""
         artifact, name = self._artifact, self._name
         direct = None if self._s3 else artifact.zipped_bytes  # the zip travels in this call
+        if artifact.image_uri:  # the platform pulls the image: nothing travels with the call
+            direct = None
         if current is None:
             settings = self._settings
-            detail = f"{settings['Runtime']} {artifact.arch} {settings['MemorySize']} MB"
+            runs = f"image {artifact.image_uri}" if artifact.image_uri else settings["Runtime"]
+            detail = f"{runs} {artifact.arch} {settings['MemorySize']} MB"
             create = _step(self._create_function, self.options.role_arn is None)
             plan.add("create", f"function {name}", detail, direct, run=create)
             return
@@ -301,19 +309,33 @@ class AwsDeployer:
 
     def _serves(self, config: dict[str, Any]) -> bool:
         """Whether a version (or the alias) runs this artifact with the wanted settings."""
-        return config["CodeSha256"] == code_sha256(self._artifact) and not _drift(
-            config, self._wanted()
-        )
+        return config["CodeSha256"] == self._code_sha and not _drift(config, self._wanted())
+
+    def _expected_sha(self, current: dict[str, Any] | None) -> str | None:
+        """The CodeSha256 Lambda reports for this artifact: for a zip, computed here; for an
+        image, Lambda's own, known once `$LATEST` holds this image (None until then)."""
+        uri = self._artifact.image_uri
+        if uri is None:
+            return code_sha256(self._artifact)
+        if current is None:
+            return None
+        code = self._clients.awslambda.get_function(FunctionName=self._name)["Code"]
+        return current["CodeSha256"] if code.get("ImageUri") == uri else None
 
     def _wanted(self) -> dict[str, Any]:
-        """The settings to compare and to set; a layer still to publish has no ARN yet."""
+        """The settings to compare and to set; a layer still to publish has no ARN yet. An
+        image carries its runtime, handler and libraries: no layers."""
+        if self._artifact.image_uri:
+            return {**self._settings, "Role": self._role_arn}
         layers = []
         if self._artifact.layer is not None:
             layers = [self._layer_arn or f"(layer {self._artifact.layer.name}, to publish)"]
         return {**self._settings, "Role": self._role_arn, "Layers": layers}
 
     def _code(self) -> dict[str, Any]:
-        """The Code argument: the S3 object uploaded, or the bytes themselves."""
+        """The Code argument: the image by digest, the S3 object uploaded, or the bytes."""
+        if self._artifact.image_uri:
+            return {"ImageUri": self._artifact.image_uri}
         if self._s3:
             bucket, key = self._s3
             return {"S3Bucket": bucket, "S3Key": key}
@@ -330,16 +352,20 @@ class AwsDeployer:
         )
 
     def _create_function(self, fresh_role: bool) -> None:
-        arch = self._artifact.arch
-        steps.create_function(
-            self._clients, self._name, self._wanted(), arch, self._code(), fresh_role
-        )
+        arch, settings = self._artifact.arch, self._wanted()
+        if self._artifact.image_uri:
+            settings["PackageType"] = "Image"
+        steps.create_function(self._clients, self._name, settings, arch, self._code(), fresh_role)
 
     def _update_code(self) -> None:
         steps.update_code(self._clients, self._name, self._artifact.arch, self._code())
 
     def _publish(self) -> None:
-        self._version = steps.publish(self._clients, self._name, code_sha256(self._artifact))
+        if self._artifact.image_uri:  # Lambda's hash of the image `$LATEST` now holds
+            latest = self._clients.awslambda.get_function_configuration(FunctionName=self._name)
+            self._code_sha = latest["CodeSha256"]
+        assert self._code_sha is not None
+        self._version = steps.publish(self._clients, self._name, self._code_sha)
 
     def _point_alias(self, previous: str | None) -> None:
         assert self._version, "the version step runs before the alias step"
@@ -399,14 +425,18 @@ def _role_name(function: str) -> str:
 
 
 def _settings(artifact: Artifact, target: Target, memory: int) -> dict[str, Any]:
-    """The function settings bertless owns besides the role; others are left alone."""
-    return {
+    """The function settings bertless owns besides the role; others are left alone. An image
+    names its own runtime and handler (its base and CMD)."""
+    settings = {
         "Runtime": limits.require_runtime("aws", artifact.python).identifier,
         "Handler": artifact.entry_point,
         "MemorySize": memory,
         "Timeout": target.timeout_s,
         "Environment": {"Variables": dict(target.environment)},
     }
+    if artifact.image_uri:
+        del settings["Runtime"], settings["Handler"]
+    return settings
 
 
 def _drift(current: dict[str, Any], wanted: dict[str, Any]) -> list[str]:

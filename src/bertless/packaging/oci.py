@@ -89,7 +89,8 @@ def tar_layer(files: Iterable[tuple[str, bytes | Path]]) -> tuple[Blob, str]:
     """A gzipped tarball of `(path in the image, content)`, and its diff_id.
 
     Entries are sorted, their parent folders listed first, owned by root with mode 0644 (0755
-    for folders) and time 0; gzip carries no name and no time: the same files, the same bytes.
+    for folders, and for a file given by a path that is executable: an interpreter in a base)
+    and time 0; gzip carries no name and no time: the same files, the same bytes.
     """
     items = sorted((name.lstrip("/"), source) for name, source in files)
     raw = io.BytesIO()
@@ -103,7 +104,9 @@ def tar_layer(files: Iterable[tuple[str, bytes | Path]]) -> tuple[Blob, str]:
                     folders.add(folder)
                     tar.addfile(_info(folder + "/", tarfile.DIRTYPE, 0o755, 0))
             data = source if isinstance(source, bytes) else source.read_bytes()
-            tar.addfile(_info(name, tarfile.REGTYPE, 0o644, len(data)), io.BytesIO(data))
+            executable = isinstance(source, Path) and source.stat().st_mode & 0o111
+            mode = 0o755 if executable else 0o644
+            tar.addfile(_info(name, tarfile.REGTYPE, mode, len(data)), io.BytesIO(data))
     uncompressed = raw.getvalue()
     diff_id = "sha256:" + hashlib.sha256(uncompressed).hexdigest()
     zipped = gzip.compress(uncompressed, compresslevel=6, mtime=0)
@@ -113,12 +116,13 @@ def tar_layer(files: Iterable[tuple[str, bytes | Path]]) -> tuple[Blob, str]:
 def append(
     base: Image,
     layers: Sequence[tuple[Blob, str]],
-    cmd: Sequence[str],
+    cmd: Sequence[str] | None,
     env: dict[str, str],
     workdir: str,
 ) -> Image:
     """`base` with `layers` (each with its diff_id) on top, and the command and settings to run.
 
+    `cmd` None keeps the base's own (Azure's base runs the Functions host, which finds the app).
     The base's environment is kept and `env` set over it; its history gains one entry per layer,
     with no creation time (the image spec makes it optional), so the digest does not move.
     """
@@ -126,7 +130,9 @@ def append(
     run = config.setdefault("config", {})
     merged = dict(item.split("=", 1) for item in run.get("Env") or [])
     merged.update(env)
-    run.update({"Env": [f"{k}={v}" for k, v in merged.items()], "Cmd": list(cmd)})
+    run["Env"] = [f"{k}={v}" for k, v in merged.items()]
+    if cmd is not None:
+        run["Cmd"] = list(cmd)
     run["WorkingDir"] = workdir
     rootfs = config.setdefault("rootfs", {"type": "layers", "diff_ids": []})
     rootfs["diff_ids"] = [*rootfs.get("diff_ids", []), *(diff_id for _, diff_id in layers)]

@@ -78,6 +78,7 @@ class Artifact:
     layer: LayerZip | None = None  # AWS: the runtime, in a Lambda layer zip beside this one
     peak_memory_mb: float | None = None  # measured with `concurrency` worst requests at once
     concurrency: int = 1  # requests at once an instance was packaged (and measured) for
+    image_uri: str | None = None  # an image pushed by digest (`image.read_image`): deploy it
 
 
 def package(
@@ -101,9 +102,9 @@ def package(
     `layers` (AWS only) puts the runtime in a Lambda layer zip even when one zip would upload
     directly; without it, the split happens only when one zip would not. `concurrency` (GCP,
     Azure) is how many requests an instance takes at once: its memory is measured for them all.
-    `image` (AWS) builds the two halves for `image.py`'s layers: no zip is uploaded, so the zip
-    size limits do not apply (the image's own is checked on the image), and nothing is refused
-    for them.
+    `image` builds the files for `image.py`'s layers (on AWS in the two halves, elsewhere one
+    zip that `image.py` splits): no zip is uploaded, so the zip size limits do not apply (an
+    image's own is checked on the image), and nothing is refused for them.
     """
     say = progress or (lambda _: None)
     if cloud not in LAYOUTS:
@@ -158,11 +159,14 @@ def package(
     split_scratch, layer_scratch = scratch.with_suffix(".function"), scratch.with_suffix(".layer")
     layer = None
     try:
-        if image:  # the halves become the image's layers: no zip travels, no zip cap applies
+        if image and cloud == "aws":  # the halves become the image's layers: no zip cap
             function_entries, layer_entries = split(entries)
             zipped_by_part = stage.write_zip(function_entries, scratch)
             zipped_by_part.update(stage.write_zip(layer_entries, layer_scratch))
             layer = describe(layer_scratch, layer_entries, python, arch)
+            upload, zip_checks = "image", []
+        elif image:  # one zip, split by `image.py` into the platform's layers: no zip cap
+            zipped_by_part = stage.write_zip(entries, scratch)
             upload, zip_checks = "image", []
         else:
             zipped_by_part = stage.write_zip(entries, scratch)

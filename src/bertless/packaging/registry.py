@@ -4,11 +4,14 @@ The calls are the specification's (https://github.com/opencontainers/distributio
 spec.md): `GET /v2/<name>/manifests/<reference>` and `/blobs/<digest>` to pull; to push, `HEAD`
 each blob (one the registry holds already is not sent again: a changed bundle re-pushes only its
 own layer), `POST /blobs/uploads/` then `PUT <location>?digest=` for the rest, and last `PUT` the
-manifest. Authentication follows the registry's `WWW-Authenticate` challenge: Basic with the user
-and password given, or Bearer, whose token comes from the realm it names (with the user and
-password, if any, as Basic credentials), the flow Docker Hub, ECR's public gallery, Artifact
-Registry and ACR all answer. Plain HTTP only for a registry on localhost or 127.0.0.1, as docker
-allows.
+manifest. A blob missing here but held by another repository of the same registry is mounted
+from it (`POST /blobs/uploads/?mount=&from=`) instead of sent: a second model's image in its own
+repository sends only its own layer. Authentication follows the registry's `WWW-Authenticate`
+challenge: Basic with the user and password given, or Bearer, whose token comes from the realm it
+names (with the user and password, if any, as Basic credentials; or, given an OAuth2 refresh
+token such as ACR's, posted to the realm as the distribution spec's OAuth2 flow), the flows
+Docker Hub, ECR's public gallery, Artifact Registry and ACR answer; `registry_login.py` gets each
+cloud's credentials. Plain HTTP only for a registry on localhost or 127.0.0.1, as docker allows.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
     import requests
 
 LOCAL_HOSTS = ("localhost", "127.0.0.1")
+DOCKER_HUB_API = "registry-1.docker.io"  # where docker.io/library/python:3.12-slim is served
 INDEXES = (INDEX, "application/vnd.docker.distribution.manifest.list.v2+json")
 TIMEOUT_S = 300
 
@@ -52,7 +56,8 @@ class Reference:
     @property
     def base_url(self) -> str:
         scheme = "http" if self.host.split(":")[0] in LOCAL_HOSTS else "https"
-        return f"{scheme}://{self.host}/v2/{self.name}"
+        host = DOCKER_HUB_API if self.host == "docker.io" else self.host
+        return f"{scheme}://{host}/v2/{self.name}"
 
     def __str__(self) -> str:
         return f"{self.host}/{self.name}:{self.tag}"
@@ -61,13 +66,21 @@ class Reference:
 class Registry:
     """One repository of a registry, with the credentials to answer its challenge."""
 
-    def __init__(self, reference: Reference, user: str | None = None, password: str | None = None):
+    def __init__(
+        self,
+        reference: Reference,
+        user: str | None = None,
+        password: str | None = None,
+        refresh_token: str | None = None,
+    ):
         import requests
 
         self.reference = reference
         self.credentials = (user, password) if user else None
+        self.refresh_token = refresh_token
         self.session = requests.Session()
         self.pushed_bytes = 0  # blob bytes this client sent
+        self.mounted: list[str] = []  # digests mounted from another repository, not sent
 
     def pull(self, arch: str = "x86_64") -> Image:
         """The reference's image for `arch` (from a multi-platform index, the matching entry):
@@ -100,12 +113,22 @@ class Registry:
             )
         return Image(config, tuple(layers))
 
-    def push(self, image: Image) -> str:
-        """Every blob the registry lacks, then the manifest under the tag; returns the digest."""
+    def push(self, image: Image, mount_from: tuple[str, ...] = ()) -> str:
+        """Every blob the repository lacks (mounted from a repository of `mount_from` that holds
+        it, else sent), then the manifest under the tag; returns the digest."""
         for blob in (*image.layers, image.config_blob):
             if self._send("HEAD", f"/blobs/{blob.digest}", ok=(200, 404)).status_code == 200:
                 continue
-            start = self._send("POST", "/blobs/uploads/", ok=(202,))
+            start = None
+            for source in mount_from:
+                mount = f"/blobs/uploads/?mount={blob.digest}&from={source}"
+                start = self._send("POST", mount, ok=(201, 202))
+                if start.status_code == 201:  # mounted; 202: an upload begun instead
+                    break
+            if start is not None and start.status_code == 201:
+                self.mounted.append(blob.digest)
+                continue
+            start = start or self._send("POST", "/blobs/uploads/", ok=(202,))
             location = start.headers["Location"]
             if location.startswith("/"):
                 location = self.reference.base_url.split("/v2/")[0] + location
@@ -164,10 +187,17 @@ class Registry:
             return True
         if scheme.lower() == "bearer":
             params = dict(re.findall(r'(\w+)="([^"]*)"', rest))
-            query = {k: v for k, v in params.items() if k in ("service", "scope")}
-            answer = self.session.get(
-                params["realm"], params=query, auth=self.credentials, timeout=TIMEOUT_S
-            )
+            scopes = params.get("scope", "").split()
+            if self.refresh_token:  # the OAuth2 flow: the refresh token posted as a form
+                form = {"grant_type": "refresh_token", "refresh_token": self.refresh_token}
+                form.update(service=params.get("service", ""), scope=" ".join(scopes))
+                form["client_id"] = "bertless"
+                answer = self.session.post(params["realm"], data=form, timeout=TIMEOUT_S)
+            else:
+                query = [("service", params.get("service", ""))] + [("scope", s) for s in scopes]
+                answer = self.session.get(
+                    params["realm"], params=query, auth=self.credentials, timeout=TIMEOUT_S
+                )
             if answer.status_code != 200:
                 raise PackagingError(
                     f"the token server of {self.reference} answered {answer.status_code}: "
