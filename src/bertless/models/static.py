@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,53 @@ def vocabulary_vectors(bundle: Bundle, tokenizer: Tokenizer) -> np.ndarray:
     return np.concatenate(rows)
 
 
+@dataclass(frozen=True)
+class InContext:
+    """What the teacher said of the texts: each text's vector, as `Teacher.label` gives it, and
+    for each vocabulary token the sum and count of its output states wherever it occurred."""
+
+    vectors: np.ndarray
+    sums: np.ndarray
+    counts: np.ndarray
+
+
+def teacher_pass(bundle: Bundle, texts: Sequence[str]) -> InContext:
+    """Run the teacher once over the texts, keeping its token states as well as its vectors.
+
+    The Predictor tokenizes, truncates and orders the texts exactly as `Teacher.label` does; its
+    runner is swapped for one that adds up each token's states before pooling them. A bundle
+    whose graph pools itself has no token states: its counts stay zero.
+    """
+    from bertless.core.predictor import Predictor
+
+    predictor = Predictor(bundle)
+    engine = open_engine(bundle)
+    size = predictor._tokenizer.get_vocab_size(with_added_tokens=True)
+    sums = np.zeros((size, bundle.manifest.dimension or 0), dtype=np.float64)
+    counts = np.zeros(size, dtype=np.int64)
+
+    def run(encodings: list) -> np.ndarray:
+        width = max(len(e.ids) for e in encodings)
+        ids = np.full((len(encodings), width), bundle.manifest.pad_token_id, dtype=np.int64)
+        mask = np.zeros_like(ids)
+        for row, encoding in enumerate(encodings):
+            ids[row, : len(encoding.ids)], mask[row, : len(encoding.ids)] = encoding.ids, 1
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        out = engine.run(feeds)
+        if out.ndim == 2:
+            return out
+        real = mask.astype(bool)
+        np.add.at(sums, ids[real], out[real])
+        np.add.at(counts, ids[real], 1)
+        if bundle.manifest.pooling == "cls":
+            return out[:, 0]
+        return (out * mask[:, :, None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
+
+    predictor.runner = run
+    vectors = predictor.embed(list(texts), truncate=True).values
+    return InContext(vectors, sums.astype(np.float32), counts)
+
+
 def principal_directions(vectors: np.ndarray, dim: int) -> np.ndarray:
     """The `dim` directions (rows) along which `vectors` vary most, about the origin.
 
@@ -112,11 +160,24 @@ def sif_weights(ids: Sequence[Sequence[int]], size: int, a: float = SIF_COEFFICI
 
 
 def initial_table(
-    teacher: Teacher, tokenizer: Tokenizer, ids: Sequence[Sequence[int]], directions: np.ndarray
+    teacher: Teacher,
+    tokenizer: Tokenizer,
+    ids: Sequence[Sequence[int]],
+    directions: np.ndarray,
+    context: InContext | None = None,
 ) -> np.ndarray:
-    """The untrained table: vocabulary vectors, projected, weighted by rarity."""
+    """The untrained table: vocabulary vectors weighted by rarity (model2vec), projected.
+
+    A token the teacher was seen to use in the texts starts instead from the mean of its output
+    states there (Bommasani et al. 2020's static reduction), unweighted: a text's mean of those
+    rows is then close to the teacher's own mean pooling, which is what the training refines.
+    """
     vectors = vocabulary_vectors(load_bundle(teacher.bundle), tokenizer)
-    return (vectors @ directions.T) * sif_weights(ids, len(vectors))[:, None]
+    vectors *= sif_weights(ids, len(vectors))[:, None]
+    if context is not None:
+        seen = context.counts > 0
+        vectors[seen] = context.sums[seen] / context.counts[seen, None]
+    return vectors @ directions.T
 
 
 def distill_static(
@@ -153,15 +214,20 @@ def distill_static(
     out = Path(out)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    if targets is None:
-        step("labelling the texts with the teacher")
-        targets = teacher.label(texts)
     held, rest = split(len(texts), held_out_fraction, rng)
+    context = None
+    if targets is None:  # token states from the texts learnt from only, never the held-out ones
+        step("labelling the texts with the teacher, keeping each token's states in context")
+        context = teacher_pass(load_bundle(teacher.bundle), [texts[i] for i in rest])
+        targets = np.empty((len(texts), context.vectors.shape[1]), dtype=np.float32)
+        targets[rest] = context.vectors
+        targets[held] = teacher.label([texts[i] for i in held])
     tokenizer = _tokenizer(teacher, max_length)
     ids = [e.ids for e in tokenizer.encode_batch(texts)]
     directions = principal_directions(targets[rest], dim)
     step(f"building the table: every vocabulary token through the teacher, {dim} dimensions")
-    net = StaticTable(initial_table(teacher, tokenizer, [ids[i] for i in rest], directions))
+    rows = initial_table(teacher, tokenizer, [ids[i] for i in rest], directions, context)
+    net = StaticTable(rows)
     encoded = Encoded(ids, None, teacher.manifest.pad_token_id)
     goal = torch.from_numpy(targets.astype(np.float32) @ directions.T)
 
