@@ -3,21 +3,26 @@
 Two servers on the same bundle run side by side in one run, one with BERTLESS_BATCHING=1 (the
 default: waiting requests share a model run) and one with BERTLESS_BATCHING=0 (each request runs
 alone, one at a time). At 1, 8 and 32 concurrent clients, each client sends batch-1 /embed
-requests (mixed texts, 3 to 200 words, or `--words N` each) on its own kept-alive connection, to
-one server, then the other. Reported per server and level: throughput, q50/q95/q99 latency,
+requests (mixed texts, 3 to 200 words, or `--words N` each) on its own kept-alive connection;
+the servers take turns in short rounds whose order alternates, so that whatever else the machine
+does falls on both alike. Reported per server and level: throughput, q50/q95/q99 latency,
 peak RSS during the burst (server process and its workers, sampled every 10 ms) and RSS at
-least 30 s after the burst, with ratios to the batching-off server and to the one-client peak.
+least 30 s after the burst, with ratios to the batching-off server and to the one-client peak;
+also the server's CPU time per request and the rows per model run (from its /metrics), which
+say where the time went even when other processes share the CPUs and make throughput noise.
 
 First, in process, a lone request through the batcher against the session called directly
 (what a Lambda instance does), interleaved, so the cost of the batcher itself is seen apart
-from HTTP.
+from HTTP. Last, in process, the ceiling of sharing: rows/s of the model alone run one text
+at a time against runs of 2 to 32 texts of the same length, which no server can beat by merging
+requests (HTTP and JSON work per request is not shared at all).
 
 Infinity, the peer the issue names, is not in this run: `infinity-emb` 0.0.78 pins numpy<2,
 transformers<=5.0 and sentence-transformers<4, so installing it would downgrade this project's
 environment (`pip install --dry-run "infinity-emb[server,torch]"` shows it).
 
     .venv/bin/python benchmarks/concurrency.py [--bundle DIR] [--requests 800] [--rest 30]
-        [--words N]
+        [--rounds 4] [--words N]
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import http.client
 import json
 import os
 import random
+import re
 import sys
 import tempfile
 import threading
@@ -35,7 +41,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, suppress
 from pathlib import Path
 
+import numpy as np
 import psutil
+from tokenizers import Tokenizer
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import mixed_texts, quantiles
@@ -99,14 +107,80 @@ def client(url: str, texts: list[str]) -> list[float]:
     return times
 
 
-def burst(url: ServerURL, clients: int, texts: list[str]) -> dict[str, float]:
-    """All clients at once, each with its share of TEXTS; throughput, latency and peak RSS."""
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process and all its children."""
+    total = 0.0
+    process = psutil.Process(pid)
+    for each in [process, *process.children(recursive=True)]:
+        with suppress(psutil.NoSuchProcess):
+            times = each.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def model_runs(url: str) -> tuple[float, float]:
+    """The server's model runs so far and the rows they held (its /metrics histogram)."""
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=60)
+    connection.request("GET", "/metrics")
+    text = connection.getresponse().read().decode()
+    connection.close()
+    count, rows = (
+        float(re.search(rf"^bertless_batch_size_{name} (\S+)$", text, re.M)[1])
+        for name in ("count", "sum")
+    )
+    return count, rows
+
+
+def burst(url: ServerURL, clients: int, texts: list[str]) -> dict:
+    """All clients at once, each with its share of TEXTS: their latencies, the wall time, the
+    peak RSS, and the server's CPU seconds, model runs and rows meanwhile."""
     shares = [texts[i::clients] for i in range(clients)]
+    cpu, (runs, rows) = cpu_seconds(url.pid), model_runs(url)
     with PeakSampler(url.pid) as sampler, ThreadPoolExecutor(clients) as pool:
         started = time.perf_counter()
         times = [t for share in pool.map(lambda s: client(url, s), shares) for t in share]
         wall = time.perf_counter() - started
-    return {"throughput": len(times) / wall, **quantiles(times), "peak": sampler.peak}
+    runs_after, rows_after = model_runs(url)
+    return {
+        "times": times,
+        "wall": wall,
+        "peak": sampler.peak,
+        "cpu": cpu_seconds(url.pid) - cpu,
+        "runs": runs_after - runs,
+        "rows": rows_after - rows,
+    }
+
+
+def combined(bursts: list[dict]) -> dict[str, float]:
+    """One server's rounds at one level as one figure each: throughput, latency quantiles, peak
+    RSS, CPU ms per request and rows per model run."""
+    times = [t for b in bursts for t in b["times"]]
+    return {
+        "throughput": len(times) / sum(b["wall"] for b in bursts),
+        **quantiles(times),
+        "peak": max(b["peak"] for b in bursts),
+        "cpu_ms": sum(b["cpu"] for b in bursts) / len(times) * 1e3,
+        "rows": sum(b["rows"] for b in bursts) / max(1.0, sum(b["runs"] for b in bursts)),
+    }
+
+
+def sharing_ceiling(bundle: str, texts: list[str], rounds: int = 5) -> dict[int, float]:
+    """Rows/s of the model alone, one text per run and 2 to 32 per run (texts sorted by length,
+    so runs are hardly padded), median of interleaved rounds: what merging can gain at most."""
+    predictor = Predictor.load(bundle)
+    tokenizer = Tokenizer.from_file(str(Path(bundle) / "tokenizer.json"))
+    encodings = sorted(tokenizer.encode_batch(texts), key=lambda e: len(e.ids))
+    for encoding in encodings[:20]:
+        predictor.runner([encoding])
+    rates: dict[int, list[float]] = {size: [] for size in (1, 2, 4, 8, 16, 32)}
+    for _ in range(rounds):
+        for size, values in rates.items():
+            started = time.perf_counter()
+            for start in range(0, len(encodings), size):
+                predictor.runner(encodings[start : start + size])
+            values.append(len(encodings) / (time.perf_counter() - started))
+    return {size: float(np.median(values)) for size, values in rates.items()}
 
 
 def batcher_overhead(bundle: str, texts: list[str]) -> dict[str, dict[str, float]]:
@@ -132,6 +206,7 @@ def main() -> None:
     parser.add_argument("--bundle", help="default: export the built-in model to a temp dir")
     parser.add_argument("--requests", type=int, default=800, help="per level and server")
     parser.add_argument("--rest", type=float, default=30, help="seconds idle before RSS after")
+    parser.add_argument("--rounds", type=int, default=4, help="alternating rounds per level")
     parser.add_argument("--words", type=int, help="texts of exactly this many words, not mixed")
     args = parser.parse_args()
     bundle = args.bundle
@@ -164,14 +239,23 @@ def main() -> None:
             client(url, mixed_texts(20, seed=2))
         started_rss = {name: rss_mb(url.pid) for name, url in urls.items()}
         for clients in LEVELS:
-            for name, url in urls.items():
-                results[name, clients] = burst(url, clients, texts)
+            # Short rounds, the servers' order alternating, so that what else the machine does
+            # falls on both alike.
+            bursts: dict[str, list[dict]] = {name: [] for name in urls}
+            for round_ in range(args.rounds):
+                names = list(urls) if round_ % 2 == 0 else list(urls)[::-1]
+                for name in names:
+                    share = texts[round_ :: args.rounds]
+                    bursts[name].append(burst(urls[name], clients, share))
+            for name, each in bursts.items():
+                results[name, clients] = combined(each)
             time.sleep(args.rest)
             for name, url in urls.items():
                 results[name, clients]["after"] = rss_mb(url.pid)
 
     print(
-        f"\n{args.requests} batch-1 /embed requests per level and server, "
+        f"\n{args.requests} batch-1 /embed requests per level and server in {args.rounds} "
+        "rounds, the servers' order alternating, "
         f"{f'{args.words} words each' if args.words else 'mixed texts of 3 to 200 words'}, "
         f"bertless serve ({psutil.cpu_count()} CPUs); 1-minute load "
         f"average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after; RSS after warm-up: "
@@ -180,9 +264,10 @@ def main() -> None:
     )
     print(
         "| server | clients | texts/s | × no batching | q50 ms | q95 ms | q99 ms | peak RSS MB "
-        "| peak / 1-client peak | RSS after MB | after / 1-client peak |"
+        "| peak / 1-client peak | RSS after MB | after / 1-client peak | server CPU ms / request "
+        "| rows / model run |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for clients in LEVELS:
         for name in servers:
             r = results[name, clients]
@@ -191,8 +276,19 @@ def main() -> None:
             print(
                 f"| {name} | {clients} | {r['throughput']:.1f} | {speedup:.2f} | {r['q50']:.1f} "
                 f"| {r['q95']:.1f} | {r['q99']:.1f} | {r['peak']:.0f} | {r['peak'] / one:.2f} "
-                f"| {r['after']:.0f} | {r['after'] / one:.2f} |"
+                f"| {r['after']:.0f} | {r['after'] / one:.2f} | {r['cpu_ms']:.2f} "
+                f"| {r['rows']:.1f} |"
             )
+
+    ceiling = sharing_ceiling(bundle, texts[:256])
+    print(
+        "\nThe ceiling of sharing, in process: rows/s of the model alone by rows per run "
+        f"(256 of the same texts, median of 5 interleaved rounds; load {os.getloadavg()[0]:.2f})\n"
+    )
+    print("| rows per run | rows/s | x one per run |")
+    print("|---|---|---|")
+    for size, rate in ceiling.items():
+        print(f"| {size} | {rate:.1f} | {rate / ceiling[1]:.2f} |")
 
 
 if __name__ == "__main__":
