@@ -311,6 +311,10 @@ def _deployer(args: argparse.Namespace) -> Deployer:
             cpu=args.cpu,
             cpu_boost=args.cpu_boost,
         )
+        if str(args.source).endswith("-image.json"):  # a pushed image: a Cloud Run service
+            from bertless.deploy.cloudrun import CloudRunDeployer
+
+            return CloudRunDeployer(options)
         return GcpDeployer(options)
     from bertless.deploy.azure import AzureDeployer, AzureOptions
 

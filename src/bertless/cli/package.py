@@ -219,5 +219,7 @@ def _image(args: argparse.Namespace, console: Any, progress: Any) -> int:
     console.print(f"image {build.digest}: {build.uncompressed_bytes / 2**20:.1f} MB unpacked")
     console.print(f"[green]OCI layout[/] {build.layout} (base {build.base})")
     if build.pushed_to:
-        console.print(f"pushed {build.pushed_to}: {build.pushed_bytes / 2**20:.1f} MB sent")
+        sent = f"{build.pushed_bytes / 2**20:.1f} MB sent"
+        mounted = f", {len(build.mounted)} blobs mounted" if build.mounted else ""
+        console.print(f"pushed {build.pushed_to}: {sent}{mounted}")
     return 0

@@ -63,6 +63,7 @@ class ImageBuild:
     check: dict[str, object] | None  # None: the platform documents no image size cap
     proof: dict[str, object]  # the packaged halves' proof, before anything was pushed
     artifact: dict[str, Any]  # the packaged files' report: runtime, memory measured, checks
+    mounted: tuple[str, ...] = ()  # blobs mounted from another repository (--mount-from), not sent
 
 
 def build_image(
@@ -115,14 +116,14 @@ def build_image(
         _write_dockerfile(out / f"{name}-docker", base, convention, runtime, function)
     uncompressed = image.uncompressed_bytes()
     check = _size_check(cloud, uncompressed)
-    pushed_to, pushed = None, 0
+    pushed_to, pushed, mounted = None, 0, ()
     if push:
         say(f"pushing {push}")
         reference = Reference.parse(push)
         given = login(reference, registry_login, user, password)
         registry = Registry(reference, given.user, given.password, given.refresh_token)
         registry.push(image, mount_from)
-        pushed_to, pushed = push, registry.pushed_bytes
+        pushed_to, pushed, mounted = push, registry.pushed_bytes, tuple(registry.mounted)
     appended = [
         {"digest": blob.digest, "compressed": blob.size, "uncompressed": size}
         for blob, size in zip(image.layers[-2:], _sizes(image.layers[-2:]), strict=True)
@@ -139,6 +140,7 @@ def build_image(
         asdict(check) if check else None,
         proof,
         asdict(packaged),
+        mounted,
     )
     (out / f"{name}-image.json").write_text(json.dumps(asdict(build), indent=2) + "\n")
     return build
