@@ -24,7 +24,11 @@ With `--image LAYOUT` (an OCI image layout from `bertless package aws --format i
 arm: the image's layers unpacked in order into a root filesystem, its `/var/task` started the same
 way. An artifact with a Lambda layer runs with the layer's files unpacked into the task root.
 
+With `--also ZIP` (repeatable), more AWS artifacts (a static student's, say) start the same way
+in the same runs, each with its ratio to the first artifact.
+
     .venv/bin/python benchmarks/coldstart.py [--runs 5] [--artifact ZIP] [--image LAYOUT]
+        [--also ZIP ...]
 """
 
 from __future__ import annotations
@@ -97,6 +101,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--artifact", help="an AWS artifact zip (default: package build/minilm)")
     parser.add_argument("--image", help="an OCI image layout of the same bundle, to compare")
+    parser.add_argument(
+        "--also", action="append", default=[], metavar="ZIP", help="another AWS artifact to start"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bertless-coldstart-") as scratch:
         compare(args, Path(scratch))
@@ -113,13 +120,7 @@ def compare(args: argparse.Namespace, scratch: Path) -> None:
             export(None, scratch / "minilm")
             bundle = scratch / "minilm"
         artifact = package("aws", bundle, scratch / "artifact", prove=False)
-    root = scratch / "task"
-    with zipfile.ZipFile(artifact.path) as archive:
-        archive.extractall(root)
-    if artifact.layer is not None:  # Lambda's /opt/python; here beside the function's files
-        with zipfile.ZipFile(artifact.layer.path) as archive:
-            archive.extractall(scratch / "opt")
-        shutil.copytree(scratch / "opt" / "python", root, dirs_exist_ok=True)
+    root = unpack(artifact, scratch / "task")
     source_only = scratch / "task-without-pyc"
     shutil.copytree(root, source_only, ignore=shutil.ignore_patterns("__pycache__"))
     launch = Launch(
@@ -131,6 +132,14 @@ def compare(args: argparse.Namespace, scratch: Path) -> None:
         memory_mb=artifact.memory_mb,
     )
     model = str(default_model_path())
+    others = [read_artifact(Path(zip_)) for zip_ in args.also]
+    other_launches = [
+        dataclasses.replace(
+            launch, task_root=unpack(a, scratch / f"also-{i}"), handler=a.entry_point
+        )
+        for i, a in enumerate(others)
+    ]
+    other_runs: list[list[dict[str, float]]] = [[] for _ in others]
     share = ShareRuns()
     load_before = os.getloadavg()
     bertless_runs, source_runs, st_runs, image_runs = [], [], [], []
@@ -145,6 +154,8 @@ def compare(args: argparse.Namespace, scratch: Path) -> None:
         source_runs.append(bertless_run(dataclasses.replace(launch, task_root=source_only)))
         st_runs.append(st_run(model))
         share.runs.append(share_run(launch.interpreter, root, root / "bundle", TEXT))
+        for runs, other_launch in zip(other_runs, other_launches, strict=True):
+            runs.append(bertless_run(other_launch))
         print(
             f"run {run + 1}: bertless {bertless_runs[-1]['total']:.0f} ms, without its .pyc "
             f"{source_runs[-1]['total']:.0f} ms, "
@@ -185,6 +196,27 @@ def compare(args: argparse.Namespace, scratch: Path) -> None:
         f"| sentence-transformers + PyTorch (python{sys.version_info[0]}.{sys.version_info[1]} "
         f"-I) | {phases} | {s_total:,.0f} | 1.00x |"
     )
+    first = median(bertless_runs, "total")
+    for other, runs in zip(others, other_runs, strict=True):
+        phases = ", ".join(f"{p} {median(runs, p):,.0f}" for p in ("init", "first answer"))
+        total = median(runs, "total")
+        print(
+            f"| {other.path.name} ({other.zipped_bytes / 2**20:.1f} MB zipped) | {phases} | "
+            f"{total:,.0f} | {total / s_total:.2f}x; {total / first:.2f}x the first artifact |"
+        )
+
+
+def unpack(artifact, root: Path) -> Path:
+    """The artifact's zip extracted at `root`, with its Lambda layer's files (Lambda's
+    /opt/python) beside the function's."""
+    with zipfile.ZipFile(artifact.path) as archive:
+        archive.extractall(root)
+    if artifact.layer is not None:
+        opt = root.with_name(root.name + "-opt")
+        with zipfile.ZipFile(artifact.layer.path) as archive:
+            archive.extractall(opt)
+        shutil.copytree(opt / "python", root, dirs_exist_ok=True)
+    return root
 
 
 def print_share(
