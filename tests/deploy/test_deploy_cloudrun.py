@@ -141,3 +141,18 @@ def test_a_cloud_run_service_runs_the_image_and_the_same_digest_changes_nothing(
         policy = api.policies[f"{PARENT}/services/minilm"]
         assert {"role": "roles/run.invoker", "members": ["allUsers"]} in policy["bindings"]
     assert server.violations == []
+
+
+def test_the_cli_sends_an_image_report_to_cloud_run_and_a_zip_to_cloud_functions(
+    packaged, tmp_path
+):
+    from bertless.cli.deploy import _artifact, _deployer
+    from bertless.cli.main import parser
+    from bertless.deploy.gcp import GcpDeployer
+
+    artifact, uri = image_report(packaged, tmp_path, "cli")
+    args = parser().parse_args(["deploy", "gcp", str(artifact.path), "--region", REGION])
+    assert isinstance(_deployer(args), CloudRunDeployer)
+    assert _artifact(args, None).image_uri == uri
+    args = parser().parse_args(["deploy", "gcp", str(packaged.report_path), "--region", REGION])
+    assert type(_deployer(args)) is GcpDeployer
