@@ -213,15 +213,16 @@ def drive(limiter: Limiter, outcomes: list[tuple[float | None, bool]]) -> list[f
     return asyncio.run(run())
 
 
-def test_the_limit_doubles_until_overload_then_cuts_climbs_back_and_adds_one_per_window():
+def test_the_limit_doubles_until_overload_then_cuts_climbs_back_holds_and_probes():
     limiter = Limiter(4, 1000)
     limits = drive(limiter, [(0.1, False)] * (4 + 8 + 16))
     assert limits[-1] == 32  # three full windows of steady latency: 4 → 8 → 16 → 32
     limiter._last_cut = -1e9  # the last cut is a round trip ago
     cut = drive(limiter, [(None, True)])[-1]
     assert cut == pytest.approx(32 * DECREASE)  # 22.4
-    # Halfway back to 32 while more than one below it (22.4 + 4.8, + 2.4, + 1.2, + 0.6), then one.
-    for limit in [27.2, 29.6, 30.8, 31.4, 32.4]:
+    # Halfway back to 32 while more than one below it (22.4 + 4.8, + 2.4, + 1.2, + 0.6), three
+    # windows there, then past it by 1, 2, 4.
+    for limit in [27.2, 29.6, 30.8, 31.4, 31.4, 31.4, 31.4, 32.4, 34.4, 38.4]:
         window = drive(limiter, [(0.1, False)] * int(limiter.limit))
         assert window[-1] == pytest.approx(limit)
 

@@ -9,11 +9,13 @@ only queue up:
   a thousand instances is driven there in a few round trips, not a thousand.
 - After that, in each window in which the limit was really used and the median latency stayed
   within `LATENCY_TOLERANCE` of the best median seen, it climbs back halfway to the limit at
-  which it was last cut, and past that adds one (BIC-TCP's binary search, the idea CUBIC, which
-  the AWS SDKs use, keeps): against a fixed cap such as Lambda's reserved concurrency it spends
-  most windows just under the cap instead of in AIMD's sawtooth from 0.7x the cap up (a mean of
-  0.85x the cap). When the median climbs above that, the endpoint is queueing (a server with a few
-  CPUs), and the limit eases down by 10%.
+  which it was last cut; once within one of it, it holds there `HOLD` windows, then probes past
+  it by 1, 2, 4, ... a window, in case the cut was a passing fault and not a ceiling (BIC-TCP's
+  binary search and max probing, CUBIC's plateau; the AWS SDKs use CUBIC). Against a fixed
+  cap such as Lambda's reserved concurrency it so spends most windows just under the cap instead
+  of in AIMD's sawtooth from 0.7x the cap up: 0.94x the cap after the ramp where AIMD holds
+  0.85x (benchmarks/limiter_model.py). When the median climbs above that, the endpoint is
+  queueing (a server with a few CPUs), and the limit eases down by 10%.
 - A throttle (429), an unavailable answer (503), a gateway timeout or a client timeout cuts the
   limit by `DECREASE` (0.7, the AWS SDKs' beta), at most once per round trip, so a burst of
   throttles answered together counts as one signal, as a TCP window's losses do.
@@ -34,6 +36,7 @@ from dataclasses import dataclass, field
 DECREASE = 0.7
 LATENCY_TOLERANCE = 2.0
 EASE = 0.9
+HOLD = 3
 
 
 @dataclass
@@ -76,6 +79,8 @@ class Limiter:
         self._round_trip = 0.0  # the last window's median latency, kept across windows
         self._last_cut = 0.0
         self._cut_from = 0.0  # the limit at the last cut: where overload began
+        self._held = 0  # windows spent at the plateau just under `_cut_from`
+        self._probe = 1.0  # what the next raise past `_cut_from` adds
         self._waiting: deque[asyncio.Future] = deque()
 
     async def acquire(self) -> None:
@@ -138,7 +143,7 @@ class Limiter:
             self._round_trip = statistics.median(self._window)
         self._slow_start = False
         if now - self._last_cut >= self._round_trip:
-            self._cut_from = self.limit
+            self._cut_from, self._held, self._probe = self.limit, 0, 1.0
             self.limit = max(1.0, self.limit * DECREASE)
             self._last_cut = now
             self._new_window()
@@ -162,7 +167,11 @@ class Limiter:
             return self.limit * 2
         if self.limit < self._cut_from - 1:
             return self.limit + (self._cut_from - self.limit) / 2
-        return self.limit + 1
+        if self._held < HOLD:
+            self._held += 1
+            return self.limit
+        raised, self._probe = self.limit + self._probe, self._probe * 2
+        return raised
 
     def _new_window(self) -> None:
         self._window = []
