@@ -252,9 +252,11 @@ def _driven(summary):
 
 def _cost(bill) -> str:
     """What the run cost on Lambda, from the billed durations of its invocations."""
+    usd = bill.usd()
+    price = f"${usd:,.2f}" if usd >= 0.01 else f"${usd:.6f}"  # fractions of a cent
     return (
         f"AWS cost: {bill.invocations:,} invocations billed {bill.billed_ms / 1e3:,.1f} s, "
-        f"{bill.gb_seconds:,.2f} GB-s: ${bill.usd():,.4f} at the us-east-1 x86_64 on-demand "
+        f"{bill.gb_seconds:,.2f} GB-s: {price} at the us-east-1 x86_64 on-demand "
         "prices of bertless.platforms.aws (sources there), before the free tier"
     )
 
