@@ -15,7 +15,14 @@ from test_train import LABELS, review, tiny_bert
 from bertless import Predictor
 from bertless.cli.models import add_parsers
 from bertless.core.errors import InputError
-from bertless.models.bilstm import build, distill_bilstm, load, reduce_table, reverse_within
+from bertless.models.bilstm import (
+    build,
+    distill_bilstm,
+    load,
+    reduce_table,
+    reverse_within,
+    teacher_table,
+)
 from bertless.models.bilstm_export import reference
 from bertless.models.distill import Distilled, Teacher
 
@@ -68,6 +75,9 @@ def test_training_brings_the_students_labels_toward_the_teachers(student, teache
     after = Predictor.load(student.bundle).classify(texts, truncate=True).values.argmax(axis=1)
     assert agreement(after, teacher, texts) > agreement(before, teacher, texts) + 0.2
     assert student.distance_after < student.distance_before / 2
+    # the table stays the teacher's, reduced: only the LSTM and the head learned
+    table = load(student.folder).embed.weight.detach().numpy()
+    np.testing.assert_array_equal(table, reduce_table(teacher_table(teacher), DIM))
 
 
 def test_the_bundle_is_an_ordinary_classifier_bundle_that_says_bilstm(student, teacher):
@@ -194,7 +204,7 @@ def test_distill_command_builds_and_reports_a_bilstm_student(tmp_path, teacher, 
             ["--student", "bilstm", "--student-layers", "2"],
             r"--student-layers is for --student layers, not --student bilstm\.",
         ),
-        (["--dim", "64"], r"--dim is for --student bilstm, not --student layers\."),
+        (["--dim", "64"], r"--dim is for --student bilstm.*, not --student layers\."),
         (
             ["--student", "bilstm", "--dim", "0"],
             r"--dim must be between 1 and the teacher's embedding width 32, not 0\.",

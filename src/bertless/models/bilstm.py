@@ -5,8 +5,11 @@ one BiLSTM layer and a head, answering in at most 0.2 ms a text on a CPU. This s
 network for any classifier bundle bertless distills: the teacher's word embeddings, reduced by PCA
 (MiniLM's 384 dimensions to 128 keep most of their variance at a third of the size, and the table
 is nearly all of the bundle), one bidirectional LSTM layer, mean and max pooling over the real
-tokens, and a linear head. It starts from the teacher's table and learns the rest from the
-teacher's soft labels on unlabelled texts, as the layer student does (`distill.py`).
+tokens, and a linear head. The table stays as the teacher made it, and the rest learns from the
+teacher's soft labels on unlabelled texts, as the layer student does (`distill.py`). A table that
+learns too moves only the words of the training texts, out of step with every other word: on the
+sentiment recipe a trained table scored held-out movie snippets 0.514 macro-F1 and a frozen one
+0.567 (teacher 0.579), with the same texts and schedule.
 
 The backward direction is written as a forward LSTM over each text reversed within its own
 length, so that padding never reaches a real token's state: a text gets the same answer alone or
@@ -116,13 +119,15 @@ def teacher_table(teacher: Teacher) -> np.ndarray:
 
 
 def build(teacher: Teacher, dim: int, hidden: int, dropout: float = 0.0) -> BiLSTM:
-    """A BiLSTM student whose embeddings are the teacher's, reduced to `dim` dimensions."""
+    """A BiLSTM student whose embeddings are the teacher's, reduced to `dim` dimensions and
+    frozen (see the module's docstring)."""
     table = teacher_table(teacher)
     shape = Shape(table.shape[0], dim, hidden, len(teacher.manifest.labels))
     shape.check(table.shape[1])
     net = BiLSTM(shape, dropout)
     with torch.no_grad():
         net.embed.weight.copy_(torch.from_numpy(reduce_table(table, dim)))
+    net.embed.weight.requires_grad_(False)
     return net
 
 

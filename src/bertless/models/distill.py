@@ -96,8 +96,8 @@ def shrink(teacher: Teacher, layers: int):
     """The teacher's PyTorch model with only `layers` of its transformer layers."""
     if teacher.folder is None:
         raise InputError(
-            f"{teacher.bundle} is a bundle, which has no PyTorch weights to shrink: give --student "
-            "FOLDER, or the teacher's checkpoint folder instead of its bundle."
+            f"{teacher.bundle} is a bundle, which has no PyTorch weights to shrink: give "
+            "--student-model FOLDER, or the teacher's checkpoint folder instead of its bundle."
         )
     model = _load(teacher.folder, teacher.manifest)
     owner = _layer_owner(model)
@@ -270,7 +270,7 @@ def _layer_owner(model):
         if isinstance(getattr(owner, "layer", None), torch.nn.ModuleList):
             return owner
     raise InputError(
-        f"cannot find the layers of a {type(base).__name__}: give --student FOLDER instead."
+        f"cannot find the layers of a {type(base).__name__}: give --student-model FOLDER instead."
     )
 
 
