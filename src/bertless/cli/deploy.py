@@ -318,17 +318,20 @@ def _deployer(args: argparse.Namespace) -> Deployer:
         return GcpDeployer(options)
     from bertless.deploy.azure import AzureDeployer, AzureOptions
 
-    return AzureDeployer(
-        AzureOptions(
-            subscription=args.subscription,
-            resource_group=args.resource_group,
-            storage_account=args.storage_account,
-            container=args.container,
-            always_ready=args.always_ready,
-            instance_memory_mb=args.instance_memory,
-            concurrency=args.instance_concurrency,
-        )
+    azure_options = AzureOptions(
+        subscription=args.subscription,
+        resource_group=args.resource_group,
+        storage_account=args.storage_account,
+        container=args.container,
+        always_ready=args.always_ready,
+        instance_memory_mb=args.instance_memory,
+        concurrency=args.instance_concurrency,
     )
+    if str(args.source).endswith("-image.json"):  # a pushed image: a Functions container app
+        from bertless.deploy.azure_containerapp import ContainerAppDeployer
+
+        return ContainerAppDeployer(azure_options)
+    return AzureDeployer(azure_options)
 
 
 def _size(size: int | None) -> str:
