@@ -2,10 +2,10 @@
 
 The default model's graph is exported and fused once (models/export.py), then quantized once per
 setting: the fused attention's QKV projection quantized too or kept in fp32, per-channel or
-per-tensor weights, reduce_range, and the optimizer's level. Each variant runs through
-bertless's Predictor next to sentence-transformers' own qint8 export (the bulk peer to beat,
-benchmarks/engines.py), all in one process, called in turn in a fresh random order each
-repetition, each encoding the same texts in one call at batch 32. Cosine is against
+per-tensor weights, reduce_range; and two fused graphs made with other optimizer options. Each
+variant runs through bertless's Predictor next to sentence-transformers' own qint8 export (the
+bulk peer to beat, benchmarks/engines.py), all in one process, called in turn in a fresh random
+order each repetition, each encoding the same texts in one call at batch 32. Cosine is against
 sentence-transformers on PyTorch, on the same texts.
 
     .venv/bin/python benchmarks/quantization.py --work DIR [--texts 1000] [--bulk 300] [--reps 3]
@@ -31,14 +31,38 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import mixed_texts
 from engines import ST_FILES, load
 
-# Setting name -> models.export.Int8 fields; the first two are `--quantize int8` and `int8-fast`.
+# Setting name -> models.export.Int8 fields, and the fused graph it quantizes (GRAPHS; export's
+# own unless named); the first two are `--quantize int8` and `int8-fast`.
 VARIANTS = {
     "int8: attention QKV fp32": {"attention": False},
     "int8-fast: all projections, reduce_range": {"attention": True, "reduce_range": True},
     "all projections": {"attention": True},
     "all projections, per-tensor": {"attention": True, "per_channel": False},
     "attention QKV fp32, per-tensor": {"attention": False, "per_channel": False},
+    "int8, graph optimized offline at level 2": {"attention": False, "graph": "level2"},
+    "int8, GELU approximated (FastGelu)": {"attention": False, "graph": "fastgelu"},
 }
+# The transformer optimizer's options export does not use: onnxruntime's own graph passes run at
+# export too (opt_level 2, not only at load), or GELU's tanh approximation, which changes values.
+GRAPHS = {"level2": {"opt_level": 2}, "fastgelu": {"gelu_approximation": True}}
+
+
+def fuse(raw: Path, target: Path, config, opt_level: int = 0, gelu_approximation: bool = False):
+    """export's transformer fusions with one option changed."""
+    from onnxruntime.transformers.fusion_options import FusionOptions
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    options = FusionOptions("bert")
+    options.enable_gelu_approximation = gelu_approximation
+    optimized = optimize_model(
+        str(raw),
+        model_type="bert",
+        num_heads=config.num_attention_heads,
+        hidden_size=config.hidden_size,
+        optimization_options=options,
+        opt_level=opt_level,
+    )
+    optimized.save_model_to_file(str(target))
 
 
 def build(work: Path, out: Path) -> dict[str, str]:
@@ -51,11 +75,16 @@ def build(work: Path, out: Path) -> dict[str, str]:
     raw, fused = out / "raw.onnx", out / "fused.onnx"
     _to_onnx(model, _graph_inputs(model), "last_hidden_state", raw)
     _optimize(raw, fused, model.config)
+    graphs = {None: fused}
+    for graph, options in GRAPHS.items():
+        graphs[graph] = out / f"{graph}.onnx"
+        fuse(raw, graphs[graph], model.config, **options)
     bundles = {}
     for index, (name, settings) in enumerate(VARIANTS.items()):
         bundle = out / f"v{index}"
         shutil.copytree(work / "int8", bundle)
-        _quantize(fused, bundle / MODEL_NAME, Int8(**settings))
+        fields = {k: v for k, v in settings.items() if k != "graph"}
+        _quantize(graphs[settings.get("graph")], bundle / MODEL_NAME, Int8(**fields))
         manifest = read_manifest(bundle)
         files = manifest.files | {MODEL_NAME: sha256_file(bundle / MODEL_NAME)}
         write_manifest(bundle, manifest.model_copy(update={"files": files}))

@@ -62,11 +62,11 @@ def _quantized_ops(settings: Int8) -> list[str]:
 
 # `--quantize NAME`: each name is one Int8 setting, measured by benchmarks/quantization.py on
 # all-MiniLM-L6-v2 (1,000 mixed-length texts, cosine to PyTorch; bulk against
-# sentence-transformers' own qint8 export, in one process; two runs under load). `int8` keeps
-# the fused attention's QKV weights in fp32: 0.99x and 1.32x that export's bulk speed at better
-# parity (cosine 0.982 min / 0.993 mean against its 0.981 / 0.992), 29 MB. `int8-fast` quantizes
-# every projection with 7-bit weights: 1.16x and 1.75x at 0.978 / 0.991, 22 MB, but short texts
-# drift further (0.966 for "ok"); without reduce_range it fell to 0.972 min on the 1,000 texts.
+# sentence-transformers' own qint8 export, in one process; three runs under load). `int8` keeps
+# the fused attention's QKV weights in fp32: 0.99x, 1.32x and 1.81x that export's bulk speed at
+# better parity (cosine 0.982 min / 0.993 mean against its 0.981 / 0.992), 29 MB. `int8-fast`
+# quantizes every projection with 7-bit weights: 1.16x, 1.75x and 1.53x at 0.978 / 0.991, 22 MB,
+# but short texts drift further (0.966 for "ok"); without reduce_range it fell to 0.972 min.
 QUANTIZE = {
     "int8": Int8(attention=False),
     "int8-fast": Int8(attention=True, reduce_range=True),
