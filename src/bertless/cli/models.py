@@ -19,7 +19,7 @@ from bertless.models.sentiment import BUNDLE, WORK
 # Each kind of student's epochs and learning rate when the command line gives none: a layers
 # student starts close to its teacher; a BiLSTM learns all but its embeddings from scratch, and
 # an epoch of it costs seconds.
-STUDENTS = {"layers": (2, 1e-4), "bilstm": (10, 2e-3), "static": (10, 0.05)}
+STUDENTS = {"layers": (2, 1e-4), "bilstm": (10, 2e-3), "static": (10, 0.01)}
 
 DATA_HELP = (
     f"a CSV, TSV, JSONL or Parquet file, or {DATASET_SCHEME}movies|tweets|products|news|all "
@@ -133,7 +133,7 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
         "bilstm: the teacher's embedding table under a small BiLSTM, for classifiers (10 epochs "
         "at 2e-3 unless told); static: one vector per token, averaged, trained on the teacher's "
         "embeddings, for embedding models, served in numpy without onnxruntime (10 epochs at "
-        "0.05 unless told)",
+        "0.01 unless told)",
     )
     layers = p.add_mutually_exclusive_group()
     add(
