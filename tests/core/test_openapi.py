@@ -8,6 +8,7 @@ import pytest
 
 from bertless import Predictor
 from bertless.core.config import Config
+from bertless.core.openapi import service_document
 from bertless.core.service import Request, Service
 
 JSON = {"Content-Type": "application/json"}
@@ -60,3 +61,26 @@ def test_validation_agrees_with_the_limits(small):
 )
 def test_types_are_as_strict_as_the_document(small, body, expected):
     assert status(small, "/embed", body) == expected
+
+
+def bounds_named_as_pydantic_does(schema: object) -> list[str]:
+    """Keys of SCHEMA, at any depth, that are pydantic's names for bounds, not JSON Schema's."""
+    if isinstance(schema, list):
+        return [key for item in schema for key in bounds_named_as_pydantic_does(item)]
+    if not isinstance(schema, dict):
+        return []
+    own = [key for key in schema if key in ("ge", "gt", "le", "lt")]
+    return own + [key for value in schema.values() for key in bounds_named_as_pydantic_does(value)]
+
+
+def test_bounds_are_in_json_schemas_words():
+    """JSON Schema 2020-12 (validation vocabulary) names a lower bound `minimum`; a reader ignores
+    `ge`, and schemathesis generated top_k 0 from it, which the service refuses."""
+    config = Config(
+        max_batch_size=4, max_body_bytes=1000, auto_truncate=False, api_key=None, cors_origins=()
+    )
+    document = service_document(None, config)  # no bundle: every route, the classifier's too
+
+    assert bounds_named_as_pydantic_does(document) == []
+    parameters = document["components"]["schemas"]["ClassificationParameters"]
+    assert parameters["properties"]["top_k"]["anyOf"][0] == {"type": "integer", "minimum": 1}

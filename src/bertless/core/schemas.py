@@ -113,7 +113,11 @@ class ClassificationParameters(_Body):
     """The Inference API's text-classification parameters (huggingface_hub's InferenceClient
     sends them), so that a client asking for the best label alone gets it."""
 
-    top_k: Whole | None = Field(None, ge=1, description="Only the k best labels.")
+    # The bound sits on the integer itself: put on `Whole`, pydantic's JSON schema said `ge`, which
+    # no JSON Schema reader knows, instead of `minimum`, and generated clients sent 0.
+    top_k: Annotated[StrictInt, Field(ge=1), BeforeValidator(_whole)] | None = Field(
+        None, description="Only the k best labels."
+    )
     function_to_apply: Literal["sigmoid", "softmax", "none"] | None = Field(
         None,
         description="Instead of the bundle's own (softmax, or sigmoid for multi-label); "
