@@ -43,13 +43,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 from bertless.bench.coldshare import FLOOR, OWN, ShareRuns, profile_run, share_run
 from bertless.bench.latency import function_url_event
 from bertless.local.execution_environment import ExecutionEnvironment, Launch, provision_runtime
 from bertless.models.checkpoint import default_model_path
+from bertless.packaging.layer import unpack
 from bertless.packaging.package import package, read_artifact
 from bertless.packaging.proof import find_interpreter
 
@@ -120,7 +120,7 @@ def compare(args: argparse.Namespace, scratch: Path) -> None:
             export(None, scratch / "minilm")
             bundle = scratch / "minilm"
         artifact = package("aws", bundle, scratch / "artifact", prove=False)
-    root = unpack(artifact, scratch / "task")
+    root = unpack(artifact.path, artifact.layer, scratch / "task")
     source_only = scratch / "task-without-pyc"
     shutil.copytree(root, source_only, ignore=shutil.ignore_patterns("__pycache__"))
     launch = Launch(
@@ -135,7 +135,7 @@ def compare(args: argparse.Namespace, scratch: Path) -> None:
     others = [read_artifact(Path(zip_)) for zip_ in args.also]
     other_launches = [
         dataclasses.replace(
-            launch, task_root=unpack(a, scratch / f"also-{i}"), handler=a.entry_point
+            launch, task_root=unpack(a.path, a.layer, scratch / f"also-{i}"), handler=a.entry_point
         )
         for i, a in enumerate(others)
     ]
@@ -204,19 +204,6 @@ def compare(args: argparse.Namespace, scratch: Path) -> None:
             f"| {other.path.name} ({other.zipped_bytes / 2**20:.1f} MB zipped) | {phases} | "
             f"{total:,.0f} | {total / s_total:.2f}x; {total / first:.2f}x the first artifact |"
         )
-
-
-def unpack(artifact, root: Path) -> Path:
-    """The artifact's zip extracted at `root`, with its Lambda layer's files (Lambda's
-    /opt/python) beside the function's."""
-    with zipfile.ZipFile(artifact.path) as archive:
-        archive.extractall(root)
-    if artifact.layer is not None:
-        opt = root.with_name(root.name + "-opt")
-        with zipfile.ZipFile(artifact.layer.path) as archive:
-            archive.extractall(opt)
-        shutil.copytree(opt / "python", root, dirs_exist_ok=True)
-    return root
 
 
 def print_share(

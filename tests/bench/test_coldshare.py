@@ -4,8 +4,6 @@ phases add up to its total."""
 
 from __future__ import annotations
 
-import zipfile
-
 import pytest
 
 from bertless.bench.coldshare import (
@@ -17,6 +15,7 @@ from bertless.bench.coldshare import (
     phases,
     share_cold_starts,
 )
+from bertless.packaging.layer import unpack
 from bertless.packaging.proof import find_interpreter
 
 
@@ -80,16 +79,7 @@ def test_import_profile_keeps_the_bertless_phase_only_and_sorts_by_self_time():
 def test_an_aws_artifacts_phases_add_up_to_its_cold_start(bench_aws_artifact, tmp_path):
     interpreter = find_interpreter(bench_aws_artifact.python)
     assert interpreter, f"CPython {bench_aws_artifact.python} is needed to run the artifact"
-    root = tmp_path / "task"
-    with zipfile.ZipFile(bench_aws_artifact.path) as archive:
-        archive.extractall(root)
-    if bench_aws_artifact.layer is not None:
-        with zipfile.ZipFile(bench_aws_artifact.layer.path) as archive:
-            for name in archive.namelist():
-                if name.startswith("python/") and not name.endswith("/"):
-                    target = root / name.removeprefix("python/")
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.write_bytes(archive.read(name))
+    root = unpack(bench_aws_artifact.path, bench_aws_artifact.layer, tmp_path / "task")
 
     result = share_cold_starts(interpreter, root, root / "bundle", 1, "a text")
 

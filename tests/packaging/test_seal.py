@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import binascii
 import json
-import shutil
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -17,20 +15,8 @@ import pytest
 from bertless.bench.latency import function_url_event
 from bertless.core.bundle import SEAL_NAME
 from bertless.local.execution_environment import ExecutionEnvironment, Launch, provision_runtime
+from bertless.packaging.layer import unpack
 from bertless.packaging.proof import find_interpreter
-
-
-def unpack(artifact, root: Path) -> Path:
-    """The artifact's task root, with its layer's files beside the function's (as Lambda's
-    /opt/python comes after /var/task on the path)."""
-    with zipfile.ZipFile(artifact.path) as archive:
-        archive.extractall(root)
-    if artifact.layer is not None:
-        opt = root.parent / "opt"
-        with zipfile.ZipFile(artifact.layer.path) as archive:
-            archive.extractall(opt)
-        shutil.copytree(opt / "python", root, dirs_exist_ok=True)
-    return root
 
 
 def first_answer(artifact, root: Path) -> dict:
@@ -53,7 +39,7 @@ def first_answer(artifact, root: Path) -> dict:
 
 
 def test_the_artifacts_bundle_carries_a_seal_of_its_files(bench_aws_artifact, tmp_path):
-    root = unpack(bench_aws_artifact, tmp_path / "task")
+    root = unpack(bench_aws_artifact.path, bench_aws_artifact.layer, tmp_path / "task")
     seal = json.loads((root / "bundle" / SEAL_NAME).read_text())
     for name, record in seal["files"].items():
         data = (root / "bundle" / name).read_bytes()
@@ -70,7 +56,7 @@ def test_the_artifacts_bundle_carries_a_seal_of_its_files(bench_aws_artifact, tm
 def test_a_served_artifact_refuses_a_damaged_model_file(
     bench_aws_artifact, tmp_path, damage, sentence
 ):
-    root = unpack(bench_aws_artifact, tmp_path / "task")
+    root = unpack(bench_aws_artifact.path, bench_aws_artifact.layer, tmp_path / "task")
     model = root / "bundle" / "model.onnx"
     data = bytearray(model.read_bytes())
     if damage == "flip":
