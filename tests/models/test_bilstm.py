@@ -96,6 +96,20 @@ def test_the_bundle_is_an_ordinary_classifier_bundle_that_says_bilstm(student, t
     assert sum(s["score"] for s in ranked) == pytest.approx(1.0, abs=1e-5)
 
 
+def test_the_service_serves_a_bilstm_bundle_as_the_predictor_answers(student):
+    from bertless.core.service import Request, Service
+
+    body = json.dumps({"inputs": "a dull and painful film"}).encode()
+    response = Service.from_bundle(student.bundle).handle(
+        Request("POST", "/predict", {"Content-Type": "application/json"}, body)
+    )
+    assert response.status == 200
+    served = json.loads(response.body)
+    expected = Predictor.load(student.bundle).predict("a dull and painful film")
+    assert [s["label"] for s in served] == [s["label"] for s in expected]
+    assert [s["score"] for s in served] == pytest.approx([s["score"] for s in expected], abs=1e-6)
+
+
 def test_the_onnx_graph_gives_the_pytorch_modules_logits_for_the_same_ids(student, texts):
     import onnxruntime as ort
     from tokenizers import Tokenizer
