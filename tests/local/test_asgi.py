@@ -96,3 +96,15 @@ def test_a_body_over_the_limit_is_refused_without_keeping_it(embed_server):
         timeout=60,
     )
     assert_json_error(answer.status_code, answer.headers, answer.content, 413, "bytes")
+
+
+def test_serve_ignores_functions_frameworks_environment_variables(minilm_bundle):
+    """functions-framework's gunicorn application read WORKERS with int(): a WORKERS set for
+    something else stopped `bertless serve` with a traceback before it answered anything."""
+    from bertless.local.server import local_server
+
+    env = {"WORKERS": "four", "CLOUD_RUN_TIMEOUT_SECONDS": "soon"}
+    with local_server(minilm_bundle, env=env) as url:
+        assert requests.get(url + "/health", timeout=60).json() == {"status": "ok"}
+        vectors = requests.post(url + "/embed", json={"inputs": "hi"}, timeout=60).json()
+        assert len(vectors) == 1 and len(vectors[0]) == 384
