@@ -64,7 +64,8 @@ def test_an_image_deploys_with_package_type_image_and_the_same_digest_changes_no
     assert artifact.image_uri == uri and artifact.zipped_bytes == 0
 
     shown, none = run(artifact, "minilm-image", moto_endpoint, Show())
-    assert none is None and awslambda.list_functions()["Functions"] == []  # a dry run
+    names = [f["FunctionName"] for f in awslambda.list_functions()["Functions"]]
+    assert none is None and "minilm-image" not in names  # a dry run (moto is shared by the session)
     plan, result = run(artifact, "minilm-image", moto_endpoint)
     assert steps(plan) == steps(shown)
     create = next(s for s in plan.steps if s.what == "function minilm-image")
