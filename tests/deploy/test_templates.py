@@ -13,7 +13,7 @@ import hcl2
 import pytest
 
 from bertless.cli.main import main
-from bertless.deploy import aws, gcp_function, templates
+from bertless.deploy import aws_settings, gcp_function, templates
 from bertless.deploy.plan import Target
 
 CFN_LINT = Path(sys.executable).parent / "cfn-lint"  # installed with moto[server]
@@ -40,7 +40,7 @@ def test_sam_template_of_the_default_artifact_passes_cfn_lint(packaged, tmp_path
 
     assert f"sha256 {artifact.sha256}" in text.splitlines()[1]
     function = sam_body(text)["Resources"]["BertlessFunction"]["Properties"]
-    settings = aws._settings(artifact, target, artifact.memory_mb)  # what `deploy aws` sets
+    settings = aws_settings.settings(artifact, target, artifact.memory_mb)  # what `deploy aws` sets
     for key in ("Runtime", "Handler", "MemorySize", "Timeout"):
         assert function[key] == settings[key], key
     assert function["CodeUri"] == artifact.path.name

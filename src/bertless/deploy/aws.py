@@ -1,7 +1,9 @@
 """Deploy an artifact to AWS Lambda: code, version, alias `live`, Function URL.
 
 `AwsDeployer.plan` reads the function as it is (read-only calls only) and returns the steps that
-bring it to what the artifact and flags ask for; `deploy/aws_steps.py` holds what each step does.
+bring it to what the artifact and flags ask for; `deploy/aws_steps.py` holds what each step does,
+`deploy/aws_preflight.py` the checks made before any request, and `deploy/aws_settings.py` the
+function settings bertless owns and how the account's copy is compared to them.
 The order is what keeps a deploy safe to repeat and to interrupt:
 1. upload through S3 when the zip is over the direct-upload limit (otherwise the zip travels in
    the create or update call itself); publish the artifact's runtime layer, unless a version with
@@ -13,11 +15,9 @@ The order is what keeps a deploy safe to repeat and to interrupt:
 5. provisioned concurrency on the alias when asked (`--snapstart` is a function setting instead;
    both in `deploy/aws_warm.py`).
 
-Lambda reports `CodeSha256` as base64 of the zip's sha256, so comparing it with the artifact's
-hash tells whether the code changed without downloading anything. An image artifact
-(`packaging.image.read_image`) deploys with `PackageType: Image` and its `ImageUri` pinned by
-digest: the function's `Code.ImageUri` tells whether it changed, and the same digest changes
-nothing; no layer, runtime or handler is set, since the image carries them.
+An image artifact (`packaging.image.read_image`) deploys with `PackageType: Image` and its
+`ImageUri` pinned by digest: the function's `Code.ImageUri` tells whether it changed, and the
+same digest changes nothing; no layer, runtime or handler is set, since the image carries them.
 
 Credentials come from the boto3 session given, or boto3's default chain; `endpoint_url` goes to
 every client, so the same code runs against a local stand-in. API reference:
@@ -27,7 +27,6 @@ PublishVersion, CreateAlias, CreateFunctionUrlConfig, AddPermission).
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 from collections.abc import Callable
@@ -35,15 +34,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bertless import sigv4
+from bertless.deploy import aws_preflight as preflight
 from bertless.deploy import aws_rollout as rollout
 from bertless.deploy import aws_steps as steps
 from bertless.deploy import aws_warm as warm
+from bertless.deploy.aws_preflight import over_direct_limit
+from bertless.deploy.aws_settings import code_sha256, drift, settings
 from bertless.deploy.aws_steps import as_sentence as _as_sentence
 from bertless.deploy.aws_steps import step as _step
-from bertless.deploy.plan import DeployError, Plan, PreflightError, Result, Say, Target
-from bertless.deploy.preflight import check_artifact, check_name, check_region, smoke
+from bertless.deploy.plan import DeployError, Plan, Result, Say, Target
+from bertless.deploy.preflight import smoke
 from bertless.packaging.layer import description as layer_description
-from bertless.platforms import limits
 from bertless.platforms.names import LAMBDA_ALIAS
 
 if TYPE_CHECKING:
@@ -61,16 +62,6 @@ class AwsOptions:
     bucket: str | None = None
     snapstart: bool = False
     provisioned: int = 0
-
-
-def code_sha256(artifact: Artifact) -> str:
-    """The artifact's hash in Lambda's own form (base64 of the raw sha256)."""
-    return base64.b64encode(bytes.fromhex(artifact.sha256)).decode()
-
-
-def direct_upload_limit() -> int | None:
-    """Lambda's zipped direct-upload cap (tests lower it through limits' documented override)."""
-    return limits.package_limits("aws").zip_direct_upload.value
 
 
 class AwsDeployer:
@@ -91,12 +82,20 @@ class AwsDeployer:
         import boto3
 
         session = self.credentials or boto3.session.Session(region_name=target.region)
-        region, memory = _preflight(artifact, target, self.options, session)
+        options = self.options
+        region, memory = preflight.check(
+            artifact,
+            target,
+            session,
+            bucket=options.bucket,
+            snapstart=options.snapstart,
+            provisioned=options.provisioned,
+        )
         self._session = session
         self._clients = steps.Clients(session, region, target.endpoint_url)
         self._artifact = artifact
         self._name = target.name
-        self._settings = _settings(artifact, target, memory) | warm.settings(self.options.snapstart)
+        self._settings = settings(artifact, target, memory) | warm.settings(options.snapstart)
         self._role_arn = self.options.role_arn
         self._s3: tuple[str, str] | None = None
         self._version: str | None = None
@@ -117,7 +116,7 @@ class AwsDeployer:
                 current["CodeSha256"] != self._code_sha
                 or current.get("Architectures") != [artifact.arch]
             )
-            if changed_code and _over_direct_limit(artifact):
+            if changed_code and over_direct_limit(artifact):
                 self._plan_upload(plan)
             self._plan_function(plan, current, changed_code)
             live = self._read_function(LAMBDA_ALIAS) if current is not None else None
@@ -186,7 +185,7 @@ class AwsDeployer:
     def _plan_upload(self, plan: Plan) -> None:
         """A zip over the direct-upload limit goes to S3 first, under a content-addressed key."""
         bucket = self.options.bucket
-        assert bucket  # _preflight refused a large zip without one
+        assert bucket  # the preflight refused a large zip without one
         key = f"bertless/{self._name}/{self._artifact.sha256}.zip"
         self._s3 = (bucket, key)
         exists = _exists(lambda: self._clients.s3.head_bucket(Bucket=bucket), f"bucket {bucket}")
@@ -240,20 +239,20 @@ class AwsDeployer:
         if artifact.image_uri:  # the platform pulls the image: nothing travels with the call
             direct = None
         if current is None:
-            settings = self._settings
-            runs = f"image {artifact.image_uri}" if artifact.image_uri else settings["Runtime"]
-            detail = f"{runs} {artifact.arch} {settings['MemorySize']} MB"
+            owned = self._settings
+            runs = f"image {artifact.image_uri}" if artifact.image_uri else owned["Runtime"]
+            detail = f"{runs} {artifact.arch} {owned['MemorySize']} MB"
             create = _step(self._create_function, self.options.role_arn is None)
             plan.add("create", f"function {name}", detail, direct, run=create)
             return
         if changed:
             update = _step(self._update_code)
             plan.add("update", f"function {name} code", artifact.sha256[:12], direct, run=update)
-        drift = _drift(current, self._wanted())
-        if drift:
+        differs = drift(current, self._wanted())
+        if differs:
             update = _step(steps.update_configuration, self._clients, name, self._wanted())
-            plan.add("update", f"function {name} configuration", ", ".join(drift), run=update)
-        if not changed and not drift:
+            plan.add("update", f"function {name} configuration", ", ".join(differs), run=update)
+        if not changed and not differs:
             plan.unchanged(f"function {name}", artifact.sha256[:12])
 
     def _plan_alias(self, plan: Plan, live: dict[str, Any] | None) -> None:
@@ -309,7 +308,7 @@ class AwsDeployer:
 
     def _serves(self, config: dict[str, Any]) -> bool:
         """Whether a version (or the alias) runs this artifact with the wanted settings."""
-        return config["CodeSha256"] == self._code_sha and not _drift(config, self._wanted())
+        return config["CodeSha256"] == self._code_sha and not drift(config, self._wanted())
 
     def _expected_sha(self, current: dict[str, Any] | None) -> str | None:
         """The CodeSha256 Lambda reports for this artifact: for a zip, computed here; for an
@@ -385,67 +384,12 @@ def _exists(head: Callable[[], object], what: str) -> bool:
     return True
 
 
-def _preflight(
-    artifact: Artifact, target: Target, options: AwsOptions, session: boto3.session.Session
-) -> tuple[str, int]:
-    """Every check that needs no request: name, region, artifact, size, credentials."""
-    check_name("aws", target.name)
-    memory = check_artifact(artifact, "aws", target.memory_mb)
-    warm.check(artifact, options.snapstart, options.provisioned)
-    region = target.region or session.region_name
-    if not region:
-        raise PreflightError("no AWS region: pass --region or set AWS_REGION")
-    check_region("aws", region)
-    if not 1 <= target.timeout_s <= limits.AWS.timeout_s.value:
-        raise PreflightError(f"Lambda timeout must be 1 to {limits.AWS.timeout_s.value} s")
-    if _over_direct_limit(artifact) and not options.bucket:
-        raise PreflightError(
-            f"{artifact.path.name} is {artifact.zipped_bytes:,} bytes, over Lambda's direct "
-            f"upload limit of {direct_upload_limit():,}; pass --bucket NAME to upload it through S3"
-        )
-    if session.get_credentials() is None:
-        raise PreflightError(
-            "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID and "
-            "AWS_SECRET_ACCESS_KEY, or run `aws configure`"
-        )
-    return region, memory
-
-
-def _over_direct_limit(artifact: Artifact) -> bool:
-    limit = direct_upload_limit()
-    return limit is not None and artifact.zipped_bytes > limit
-
-
 def _auth(public: bool) -> str:
     return "NONE" if public else "AWS_IAM"
 
 
 def _role_name(function: str) -> str:
     return f"bertless-{function}"[:64]
-
-
-def _settings(artifact: Artifact, target: Target, memory: int) -> dict[str, Any]:
-    """The function settings bertless owns besides the role; others are left alone. An image
-    names its own runtime and handler (its base and CMD)."""
-    settings = {
-        "Runtime": limits.require_runtime("aws", artifact.python).identifier,
-        "Handler": artifact.entry_point,
-        "MemorySize": memory,
-        "Timeout": target.timeout_s,
-        "Environment": {"Variables": dict(target.environment)},
-    }
-    if artifact.image_uri:
-        del settings["Runtime"], settings["Handler"]
-    return settings
-
-
-def _drift(current: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
-    """The settings whose current value differs from the wanted one."""
-    have = dict(current)
-    have["Environment"] = {"Variables": current.get("Environment", {}).get("Variables", {})}
-    have["Layers"] = [layer["Arn"] for layer in current.get("Layers", [])]
-    have["SnapStart"] = warm.snapstart_as_set(current)
-    return [key for key, value in wanted.items() if have.get(key) != value]
 
 
 def _signed_headers(session: boto3.session.Session, region: str, url: str) -> dict[str, str]:
