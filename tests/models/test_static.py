@@ -156,3 +156,29 @@ def test_bad_options_get_one_sentence(tmp_path, teacher, texts, words, message):
     data.write_text("\n".join(texts[:20]))
     with pytest.raises(InputError, match=re.escape(message)):
         static_command(str(teacher.bundle), str(data), *words, "--out", str(tmp_path / "out"))
+
+
+def test_a_saved_model2vec_model_becomes_a_static_bundle(tmp_path, teacher):
+    """A folder laid out as model2vec saves one: float16 table, config, its own tokenizer."""
+    from safetensors.numpy import save_file
+    from tokenizers import Tokenizer
+
+    from bertless.models.static_baseline import import_model2vec
+
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    tokenizer = Tokenizer.from_file(str(teacher.bundle / "tokenizer.json"))
+    size = tokenizer.get_vocab_size(True)
+    table = np.random.default_rng(4).normal(size=(size, 12)).astype(np.float16)
+    save_file({"embeddings": table}, str(saved / "model.safetensors"))
+    (saved / "config.json").write_text(json.dumps({"normalize": False}))
+    (saved / "tokenizer.json").write_text((teacher.bundle / "tokenizer.json").read_text())
+    bundle = import_model2vec(saved, tmp_path / "bundle", max_length=64)
+    got = Predictor.load(bundle).encode(["a fine film", "dull"])
+    expected = [
+        table[tokenizer.encode(t).ids].astype(np.float32).mean(axis=0)
+        for t in ("a fine film", "dull")
+    ]
+    np.testing.assert_allclose(got, np.stack(expected), atol=1e-5)
+    with pytest.raises(InputError, match="is not a saved model2vec model"):
+        import_model2vec(tmp_path / "bundle", tmp_path / "again")
