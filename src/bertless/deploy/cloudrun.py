@@ -31,10 +31,11 @@ from bertless.deploy.gcp import (
     _preflight,
     _with_public,
 )
+from bertless.deploy.gcp_operation import wait
 from bertless.deploy.gcp_traffic import RUN_API
 from bertless.deploy.plan import DeployError, Plan, Result, Say, Target
 from bertless.deploy.preflight import check_concurrent_peak, instance_concurrency, smoke
-from bertless.deploy.rest import RestClient, poll
+from bertless.deploy.rest import RestClient
 from bertless.platforms.images import GCP_IMAGE
 
 if TYPE_CHECKING:
@@ -141,19 +142,10 @@ class CloudRunDeployer:
 
     def _wait(self, operation: dict[str, Any]) -> None:
         """Poll the rollout until done; a failed one is a sentence (the last revision serves)."""
-        if not operation.get("done"):
-            operation = poll(
-                lambda: self.api.get(f"{RUN_API}/v2/{operation['name']}"),
-                lambda state: bool(state.get("done")),
-                f"Cloud Run operation {operation['name']}",
-                OPERATION_DEADLINE_S,
-                self.say,
-            )
-        if "error" in operation:
-            raise DeployError(
-                f"Cloud Run operation failed: {operation['error'].get('message', '')}; the "
-                "previous revision, if any, still serves"
-            )
+        failed = (
+            "Cloud Run operation failed: {message}; the previous revision, if any, still serves"
+        )
+        wait(self.api, RUN_API, operation, "Cloud Run", failed, OPERATION_DEADLINE_S, self.say)
 
     def _open(self) -> None:
         self._set_public(True)

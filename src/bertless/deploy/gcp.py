@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bertless.deploy import gcp_boost, gcp_function, gcp_traffic
+from bertless.deploy import gcp_boost, gcp_function, gcp_operation, gcp_traffic
 from bertless.deploy.gcp_traffic import RUN_API
 from bertless.deploy.plan import DeployError, Plan, PreflightError, Result, Say, Target
 from bertless.deploy.preflight import (
@@ -32,7 +32,7 @@ from bertless.deploy.preflight import (
     instance_concurrency,
     smoke,
 )
-from bertless.deploy.rest import RestClient, poll
+from bertless.deploy.rest import RestClient
 from bertless.platforms import limits
 
 if TYPE_CHECKING:
@@ -215,20 +215,20 @@ class GcpDeployer:
 
     def _wait(self, operation: dict[str, Any]) -> None:
         """Poll the build and rollout until done, then keep the function as it now is."""
-        if not operation.get("done"):
-            operation = poll(
-                lambda: self.api.get(f"{FUNCTIONS_API}/v2/{operation['name']}"),
-                lambda state: bool(state.get("done")),
-                f"Cloud Functions operation {operation['name']}",
-                OPERATION_DEADLINE_S,
-                self.say,
-                gcp_function.stage,
-            )
-        if "error" in operation:
-            raise DeployError(
-                f"Cloud Functions operation failed: {operation['error'].get('message', '')}; "
-                "the previous revision, if any, still serves"
-            )
+        failed = (
+            "Cloud Functions operation failed: {message}; the previous revision, if any, "
+            "still serves"
+        )
+        gcp_operation.wait(
+            self.api,
+            FUNCTIONS_API,
+            operation,
+            "Cloud Functions",
+            failed,
+            OPERATION_DEADLINE_S,
+            self.say,
+            gcp_function.stage,
+        )
         self.current = self.api.get(f"{FUNCTIONS_API}/v2/{self.name}")
 
     def _open(self) -> None:

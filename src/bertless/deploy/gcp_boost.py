@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from bertless.deploy.gcp_operation import wait
 from bertless.deploy.gcp_traffic import OPERATION_DEADLINE_S, RUN_API, read_service
 from bertless.deploy.plan import DeployError, Plan, Say
-from bertless.deploy.rest import poll
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -80,14 +80,5 @@ def set_boost(api: RestClient, service: str, say: Say) -> None:
         # Cloud Run v2: once resources is set, cpuIdle must be sent to keep request-based billing
         container["resources"].setdefault("cpuIdle", True)
     operation = api.patch(f"{RUN_API}/v2/{service}", current)
-    if not operation.get("done"):
-        operation = poll(
-            lambda: api.get(f"{RUN_API}/v2/{operation['name']}"),
-            lambda state: bool(state.get("done")),
-            f"Cloud Run operation {operation['name']}",
-            OPERATION_DEADLINE_S,
-            say,
-        )
-    if "error" in operation:
-        message = operation["error"].get("message", "")
-        raise DeployError(f"Cloud Run did not turn on the startup CPU boost: {message}")
+    failed = "Cloud Run did not turn on the startup CPU boost: {message}"
+    wait(api, RUN_API, operation, "Cloud Run", failed, OPERATION_DEADLINE_S, say)

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bertless.deploy.gcp_operation import wait
 from bertless.deploy.plan import DeployError, Plan, Say
-from bertless.deploy.rest import poll
 
 if TYPE_CHECKING:
     from bertless.deploy.rest import RestClient
@@ -108,17 +108,8 @@ def set_traffic(api: RestClient, service: str, entries: Entries, say: Say) -> No
     operation = api.patch(
         f"{RUN_API}/v2/{service}?updateMask={TRAFFIC}", {"name": service, TRAFFIC: entries}
     )
-    if not operation.get("done"):
-        operation = poll(
-            lambda: api.get(f"{RUN_API}/v2/{operation['name']}"),
-            lambda state: bool(state.get("done")),
-            f"Cloud Run operation {operation['name']}",
-            OPERATION_DEADLINE_S,
-            say,
-        )
-    if "error" in operation:
-        message = operation["error"].get("message", "")
-        raise DeployError(f"Cloud Run did not move the traffic: {message}; it goes where it went")
+    failed = "Cloud Run did not move the traffic: {message}; it goes where it went"
+    wait(api, RUN_API, operation, "Cloud Run", failed, OPERATION_DEADLINE_S, say)
 
 
 def describe(entries: Entries) -> str:
