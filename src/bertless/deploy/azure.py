@@ -28,7 +28,14 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from bertless.deploy import azure_blob, azure_flex
-from bertless.deploy.azure_app import ARM, ARM_SCOPE, PUBLIC_SETTING, WEB_API, App, AzureOptions
+from bertless.deploy.azure_app import (
+    ARM,
+    PUBLIC_SETTING,
+    WEB_API,
+    App,
+    AzureOptions,
+    arm_client,
+)
 from bertless.deploy.azure_scale import FlexScale
 from bertless.deploy.plan import DeployError, Plan, PreflightError, Result, Say, Target
 from bertless.deploy.preflight import (
@@ -69,7 +76,7 @@ class AzureDeployer:
         scale = FlexScale(self.options.always_ready, self.options.instance_memory_mb, concurrency)
         scale.check()
         credential = self.credentials or _default_credential()
-        arm = _arm_client(credential, target.endpoint_url)
+        arm = arm_client(credential, target.endpoint_url, WEB_API)
         site_id = (
             f"/subscriptions/{self.options.subscription}/resourceGroups/"
             f"{self.options.resource_group}/providers/Microsoft.Web/sites/{target.name}"
@@ -140,23 +147,6 @@ def _default_credential() -> TokenCredential:
     from azure.identity import DefaultAzureCredential
 
     return DefaultAzureCredential()
-
-
-def _arm_client(credential: TokenCredential, endpoint_url: str | None) -> RestClient:
-    """A client with an ARM bearer token (ARM and the app's SCM host both take it)."""
-    import requests
-    from azure.core.exceptions import ClientAuthenticationError
-
-    try:
-        token = credential.get_token(ARM_SCOPE).token
-    except ClientAuthenticationError:
-        raise PreflightError(
-            "no Azure credentials found: run `az login`, or set AZURE_CLIENT_ID, "
-            "AZURE_TENANT_ID and AZURE_CLIENT_SECRET"
-        ) from None
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {token}"
-    return RestClient(session, (ARM,), endpoint_url, params={"api-version": WEB_API})
 
 
 def _read_site(

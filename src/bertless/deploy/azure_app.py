@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from bertless.deploy.plan import DeployError, Plan
+from bertless.deploy.plan import DeployError, Plan, PreflightError
 from bertless.deploy.rest import RestClient
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
 
 CONTAINER = "bertless-deployments"
 ARM = "https://management.azure.com"
@@ -90,3 +93,23 @@ class App:
         """Merge `wanted` into the app's settings: ARM's PUT replaces them all, so send all."""
         self.settings = {**self.settings, **wanted}
         self.arm.put(self.resource("/config/appsettings"), {"properties": self.settings})
+
+
+def arm_client(
+    credential: TokenCredential, endpoint_url: str | None, api_version: str
+) -> RestClient:
+    """A client with an ARM bearer token (ARM and a function app's SCM host both take it), for
+    one resource provider's API version (Microsoft.Web's WEB_API, Microsoft.App's)."""
+    import requests
+    from azure.core.exceptions import ClientAuthenticationError
+
+    try:
+        token = credential.get_token(ARM_SCOPE).token
+    except ClientAuthenticationError:
+        raise PreflightError(
+            "no Azure credentials found: run `az login`, or set AZURE_CLIENT_ID, "
+            "AZURE_TENANT_ID and AZURE_CLIENT_SECRET"
+        ) from None
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
+    return RestClient(session, (ARM,), endpoint_url, params={"api-version": api_version})

@@ -19,9 +19,9 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
-from bertless.deploy.azure import _preflight
-from bertless.deploy.azure_app import ARM, ARM_SCOPE, PUBLIC_SETTING, AzureOptions
-from bertless.deploy.plan import DeployError, Plan, PreflightError, Result, Say, Target
+from bertless.deploy.azure import _default_credential, _preflight
+from bertless.deploy.azure_app import ARM, PUBLIC_SETTING, AzureOptions, arm_client
+from bertless.deploy.plan import DeployError, Plan, Result, Say, Target
 from bertless.deploy.preflight import smoke
 from bertless.deploy.rest import RestClient, poll
 from bertless.platforms import names
@@ -52,7 +52,8 @@ class ContainerAppDeployer:
     def plan(self, artifact: Artifact, target: Target, say: Say) -> Plan:
         """The app's container compared with the image and environment asked for."""
         _preflight(artifact, target, self.options)
-        self.arm, self.say = _client(self.credentials, target.endpoint_url), say
+        credential = self.credentials or _default_credential()
+        self.arm, self.say = arm_client(credential, target.endpoint_url, APP_API), say
         self.url = (
             f"{ARM}/subscriptions/{self.options.subscription}/resourceGroups/"
             f"{self.options.resource_group}/providers/Microsoft.App/containerApps/{target.name}"
@@ -123,24 +124,3 @@ class ContainerAppDeployer:
 
 
 SETTLED = ("Succeeded", "Failed", "Canceled")
-
-
-def _client(credential: TokenCredential | None, endpoint_url: str | None) -> RestClient:
-    """ARM with a bearer token, speaking the Container Apps provider's API version."""
-    import requests
-    from azure.core.exceptions import ClientAuthenticationError
-
-    if credential is None:
-        from azure.identity import DefaultAzureCredential
-
-        credential = DefaultAzureCredential()
-    try:
-        token = credential.get_token(ARM_SCOPE).token
-    except ClientAuthenticationError:
-        raise PreflightError(
-            "no Azure credentials found: run `az login`, or set AZURE_CLIENT_ID, "
-            "AZURE_TENANT_ID and AZURE_CLIENT_SECRET"
-        ) from None
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {token}"
-    return RestClient(session, (ARM,), endpoint_url, params={"api-version": APP_API})
