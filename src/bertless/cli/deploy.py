@@ -267,7 +267,7 @@ def _artifact(args: argparse.Namespace, console: Console) -> Artifact:
                 progress=status.update,
                 layers=args.layers,
             )
-    if source.is_file() and source.name.endswith("-image.json"):
+    if source.is_file() and _is_image_report(source):
         from bertless.packaging.image import read_image
 
         return read_image(source)
@@ -311,7 +311,7 @@ def _deployer(args: argparse.Namespace) -> Deployer:
             cpu=args.cpu,
             cpu_boost=args.cpu_boost,
         )
-        if str(args.source).endswith("-image.json"):  # a pushed image: a Cloud Run service
+        if _is_image_report(args.source):  # a Cloud Run service
             from bertless.deploy.cloudrun import CloudRunDeployer
 
             return CloudRunDeployer(options)
@@ -327,11 +327,17 @@ def _deployer(args: argparse.Namespace) -> Deployer:
         instance_memory_mb=args.instance_memory,
         concurrency=args.instance_concurrency,
     )
-    if str(args.source).endswith("-image.json"):  # a pushed image: a Functions container app
+    if _is_image_report(args.source):  # a Functions container app
         from bertless.deploy.azure_containerapp import ContainerAppDeployer
 
         return ContainerAppDeployer(azure_options)
     return AzureDeployer(azure_options)
+
+
+def _is_image_report(source: str | Path) -> bool:
+    """Whether SOURCE is `package --format image --push`'s report (NAME-image.json): a pushed
+    image, which runs as a container (Cloud Run, Container Apps) rather than as a function zip."""
+    return Path(source).name.endswith("-image.json")
 
 
 def _size(size: int | None) -> str:
