@@ -10,17 +10,14 @@ publishes a version and moves the alias.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict
-
 import pytest
+from deploy_fixtures import write_image_report
 from test_deploy_aws_layers import aws_env, awslambda, run, steps  # noqa: F401
 
 from bertless.deploy.plan import Show
-from bertless.packaging.image import ImageBuild, read_image
+from bertless.packaging.image import read_image
 from bertless.packaging.package import package
-from bertless.packaging.report import PackagingError, Report
+from bertless.packaging.report import PackagingError
 
 REPOSITORY = "123456789012.dkr.ecr.us-east-1.amazonaws.com/minilm"
 
@@ -32,24 +29,9 @@ def packaged(minilm_int8_bundle, tmp_path_factory):
 
 
 def image_report(packaged, folder, seed: str, pushed: bool = True):
-    """An image report as `build_image` writes it, for a made-up digest."""
-    digest = "sha256:" + hashlib.sha256(seed.encode()).hexdigest()
-    build = ImageBuild(
-        digest=digest,
-        layout=str(folder / "layout"),
-        tag="latest",
-        base="public.ecr.aws/lambda/python:3.11",
-        layers=[],
-        uncompressed_bytes=130_000_000,
-        pushed_to=f"{REPOSITORY}:1" if pushed else None,
-        pushed_bytes=0,
-        check=None,
-        proof={"status": "passed"},
-        artifact=asdict(Report.read(packaged.report_path)),
-    )
-    path = folder / f"minilm-{seed}-image.json"
-    path.write_text(json.dumps(asdict(build)))
-    return path, digest
+    """An image report on Lambda's Python base, for a made-up digest: its path and digest."""
+    base = "public.ecr.aws/lambda/python:3.11"
+    return write_image_report(packaged, folder, seed, REPOSITORY, base, 130_000_000, pushed)
 
 
 def test_an_image_deploys_with_package_type_image_and_the_same_digest_changes_nothing(

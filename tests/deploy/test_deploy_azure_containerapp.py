@@ -10,19 +10,16 @@ refuses off-shape requests as 400s recorded for the test.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
-from dataclasses import asdict
 
 import pytest
+from deploy_fixtures import write_image_report
 
 from bertless.deploy.azure_app import AzureOptions
 from bertless.deploy.azure_containerapp import ContainerAppDeployer
 from bertless.deploy.plan import Apply, DeployError, Show, Target
 from bertless.deploy.plan import deploy as run_deploy
-from bertless.packaging.image import ImageBuild, read_image
+from bertless.packaging.image import read_image
 from bertless.packaging.package import package
-from bertless.packaging.report import Report
 
 SUBSCRIPTION, GROUP = "00000000-0000-0000-0000-0000000000aa", "bertless-tests"
 APP = (
@@ -30,6 +27,7 @@ APP = (
     "/minilm"
 )
 REPOSITORY = "bertless.azurecr.io/minilm"
+BASE = "mcr.microsoft.com/azure-functions/python:4-python3.11"  # the base the image report names
 
 
 class ContainerAppsStandIn:
@@ -98,22 +96,8 @@ def packaged(minilm_int8_bundle, tmp_path_factory):
 
 
 def image_report(packaged, folder, seed: str):
-    digest = "sha256:" + hashlib.sha256(seed.encode()).hexdigest()
-    build = ImageBuild(
-        digest=digest,
-        layout=str(folder / "layout"),
-        tag="latest",
-        base="mcr.microsoft.com/azure-functions/python:4-python3.11",
-        layers=[],
-        uncompressed_bytes=230_000_000,
-        pushed_to=f"{REPOSITORY}:1",
-        pushed_bytes=0,
-        check=None,
-        proof={"status": "passed"},
-        artifact=asdict(Report.read(packaged.report_path)),
-    )
-    path = folder / f"minilm-{seed}-image.json"
-    path.write_text(json.dumps(asdict(build)))
+    """The image artifact of a made-up digest, and its URI as the platform should run it."""
+    path, digest = write_image_report(packaged, folder, seed, REPOSITORY, BASE, 230_000_000)
     return read_image(path), f"{REPOSITORY}@{digest}"
 
 

@@ -10,24 +10,22 @@ patch on the service's own name, operations polled by name.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
-from dataclasses import asdict
 
 import google.oauth2.credentials
 import pytest
+from deploy_fixtures import write_image_report
 
 from bertless.deploy.cloudrun import CloudRunDeployer
 from bertless.deploy.gcp import GcpOptions
 from bertless.deploy.plan import Apply, Show, Target
 from bertless.deploy.plan import deploy as run_deploy
-from bertless.packaging.image import ImageBuild, read_image
+from bertless.packaging.image import read_image
 from bertless.packaging.package import package
-from bertless.packaging.report import Report
 
 PROJECT, REGION = "bertless-tests", "us-central1"
 PARENT = f"/v2/projects/{PROJECT}/locations/{REGION}"
 REPOSITORY = f"{REGION}-docker.pkg.dev/{PROJECT}/models/minilm"
+BASE = "docker.io/library/python:3.11-slim"  # the base the image report names
 
 
 class CloudRunStandIn:
@@ -83,22 +81,8 @@ def packaged(minilm_int8_bundle, tmp_path_factory):
 
 
 def image_report(packaged, folder, seed: str):
-    digest = "sha256:" + hashlib.sha256(seed.encode()).hexdigest()
-    build = ImageBuild(
-        digest=digest,
-        layout=str(folder / "layout"),
-        tag="latest",
-        base="docker.io/library/python:3.11-slim",
-        layers=[],
-        uncompressed_bytes=300_000_000,
-        pushed_to=f"{REPOSITORY}:1",
-        pushed_bytes=0,
-        check=None,
-        proof={"status": "passed"},
-        artifact=asdict(Report.read(packaged.report_path)),
-    )
-    path = folder / f"minilm-{seed}-image.json"
-    path.write_text(json.dumps(asdict(build)))
+    """The image artifact of a made-up digest, and its URI as the platform should run it."""
+    path, digest = write_image_report(packaged, folder, seed, REPOSITORY, BASE, 300_000_000)
     return read_image(path), f"{REPOSITORY}@{digest}"
 
 
