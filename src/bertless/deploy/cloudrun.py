@@ -19,17 +19,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bertless.deploy.gcp import (
-    ACCESS,
     INVOKER,
     OPERATION_DEADLINE_S,
-    PUBLIC_MEMBER,
     GcpOptions,
     _client,
     _credentials,
     _id_token_headers,
     _is_public,
     _preflight,
-    _with_public,
+    plan_access,
+    service_policy,
+    set_public,
 )
 from bertless.deploy.gcp_operation import wait
 from bertless.deploy.gcp_traffic import RUN_API
@@ -116,20 +116,9 @@ class CloudRunDeployer:
             plan.add("update", what, ", ".join(changes), run=self._update)
         else:
             plan.unchanged(what, f"image {artifact.image_uri}")
-        is_public = current is not None and _is_public(self._policy())
-        if target.public == is_public:
-            detail = (
-                f"{PUBLIC_MEMBER} holds {INVOKER}" if is_public else "authenticated callers only"
-            )
-            plan.unchanged(ACCESS, detail)
-        elif target.public:
-            plan.add("open", ACCESS, f"{INVOKER} for {PUBLIC_MEMBER}", run=self._open)
-        else:
-            plan.add("close", ACCESS, f"{PUBLIC_MEMBER} removed from {INVOKER}", run=self._close)
+        is_public = current is not None and _is_public(service_policy(self.api, self.name))
+        plan_access(plan, is_public, target.public, self._open, self._close)
         return plan
-
-    def _policy(self) -> dict[str, Any]:
-        return self.api.get(f"{RUN_API}/v2/{self.name}:getIamPolicy")
 
     def _create(self) -> None:
         parent, service_id = self.name.rsplit("/services/", 1)
@@ -148,17 +137,10 @@ class CloudRunDeployer:
         wait(self.api, RUN_API, operation, "Cloud Run", failed, OPERATION_DEADLINE_S, self.say)
 
     def _open(self) -> None:
-        self._set_public(True)
+        set_public(self.api, self.name, True)
 
     def _close(self) -> None:
-        self._set_public(False)
-
-    def _set_public(self, public: bool) -> None:
-        """Add or remove allUsers as invoker, keeping every other binding of the policy."""
-        policy = self._policy()
-        if _is_public(policy) != public:
-            policy["bindings"] = _with_public(policy.get("bindings", []), public)
-            self.api.post(f"{RUN_API}/v2/{self.name}:setIamPolicy", {"policy": policy})
+        set_public(self.api, self.name, False)
 
     def finish(self, plan: Plan, target: Target, say: Say) -> Result:
         """The service's URL and revision, the notes a user needs, and the smoke request."""

@@ -18,6 +18,7 @@ replaces both API bases (cloudfunctions and run), for a local stand-in.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -150,16 +151,8 @@ class GcpDeployer:
         # A function without a Cloud Run service yet (not created, or its first build never
         # finished) has no policy to read: a new service has no allUsers binding, so it is
         # planned as private, and the step's run reads the real policy once the service exists.
-        is_public = service is not None and _is_public(self._policy(service))
-        if target.public == is_public:
-            detail = (
-                f"{PUBLIC_MEMBER} holds {INVOKER}" if is_public else "authenticated callers only"
-            )
-            plan.unchanged(ACCESS, detail)
-        elif target.public:
-            plan.add("open", ACCESS, f"{INVOKER} for {PUBLIC_MEMBER}", run=self._open)
-        else:
-            plan.add("close", ACCESS, f"{PUBLIC_MEMBER} removed from {INVOKER}", run=self._close)
+        is_public = service is not None and _is_public(service_policy(self.api, service))
+        plan_access(plan, is_public, target.public, self._open, self._close)
         if target.canary is not None:
             gcp_traffic.plan_canary_split(
                 plan,
@@ -188,12 +181,6 @@ class GcpDeployer:
             return None, None
         traffic = gcp_traffic.Traffic.read(gcp_traffic.read_service(self.api, service))
         return gcp_traffic.Mover(self.api, service, say), traffic
-
-    def _policy(self, service: str) -> dict[str, Any]:
-        """The Cloud Run service's IAM policy: `getIamPolicy` is a GET in Cloud Run Admin v2."""
-        if not service.startswith("projects/"):
-            raise DeployError(f"unexpected Cloud Run service name {service!r}")
-        return self.api.get(f"{RUN_API}/v2/{service}:getIamPolicy")
 
     # The steps' runs, in the order a plan lists them.
 
@@ -238,14 +225,11 @@ class GcpDeployer:
         self._set_public(False)
 
     def _set_public(self, public: bool) -> None:
-        """Add or remove allUsers as invoker, keeping every other binding of the policy."""
+        """The function's requests go through its Cloud Run service: its policy says who calls."""
         service = gcp_function.service(self.current or {})
         if service is None:
             raise DeployError(f"Cloud Functions reported no Cloud Run service for {self.name}")
-        policy = self._policy(service)
-        if _is_public(policy) != public:
-            policy["bindings"] = _with_public(policy.get("bindings", []), public)
-            self.api.post(f"{RUN_API}/v2/{service}:setIamPolicy", {"policy": policy})
+        set_public(self.api, service, public)
 
     # After the plan was carried out.
 
@@ -307,6 +291,34 @@ def _client(
     from google.auth.transport.requests import AuthorizedSession
 
     return RestClient(AuthorizedSession(credentials), (FUNCTIONS_API, RUN_API), endpoint_url)
+
+
+def plan_access(
+    plan: Plan, is_public: bool, public: bool, open_: Callable[[], None], close: Callable[[], None]
+) -> None:
+    """The access step: allUsers added to or removed from the invoker role, or unchanged."""
+    if public == is_public:
+        detail = f"{PUBLIC_MEMBER} holds {INVOKER}" if is_public else "authenticated callers only"
+        plan.unchanged(ACCESS, detail)
+    elif public:
+        plan.add("open", ACCESS, f"{INVOKER} for {PUBLIC_MEMBER}", run=open_)
+    else:
+        plan.add("close", ACCESS, f"{PUBLIC_MEMBER} removed from {INVOKER}", run=close)
+
+
+def service_policy(api: RestClient, service: str) -> dict[str, Any]:
+    """A Cloud Run service's IAM policy: `getIamPolicy` is a GET in Cloud Run Admin v2."""
+    if not service.startswith("projects/"):
+        raise DeployError(f"unexpected Cloud Run service name {service!r}")
+    return api.get(f"{RUN_API}/v2/{service}:getIamPolicy")
+
+
+def set_public(api: RestClient, service: str, public: bool) -> None:
+    """Add or remove allUsers as the service's invoker, keeping every other binding."""
+    policy = service_policy(api, service)
+    if _is_public(policy) != public:
+        policy["bindings"] = _with_public(policy.get("bindings", []), public)
+        api.post(f"{RUN_API}/v2/{service}:setIamPolicy", {"policy": policy})
 
 
 def _is_public(policy: dict[str, Any]) -> bool:
