@@ -17,12 +17,20 @@ from HTTP. Last, in process, the ceiling of sharing: rows/s of the model alone r
 at a time against runs of 2 to 32 texts of the same length, which no server can beat by merging
 requests (HTTP and JSON work per request is not shared at all).
 
-Infinity, the peer the issue names, is not in this run: `infinity-emb` 0.0.78 pins numpy<2,
-transformers<=5.0 and sentence-transformers<4, so installing it would downgrade this project's
-environment (`pip install --dry-run "infinity-emb[server,torch]"` shows it).
+With `--infinity PYTHON`, Infinity (`infinity-emb`, dynamic batching, ONNX engine on CPU, the
+same MiniLM in fp32 from the local checkpoint; see benchmarks/infinity_peer.py) takes its turn
+in the same rounds, each client sending batch-1 `POST /embeddings` ({"input": [text]}), and gets
+rows in the same table (no rows per model run: it exports none). It cannot share this project's
+environment (0.0.78 pins numpy<2, transformers<5 and sentence-transformers<4), so PYTHON is the
+interpreter of a virtual environment of its own, outside the repository, made with the CPU torch
+this project pins (so that nothing pulls a CUDA torch):
+
+    python3 -m venv /tmp/infinity-venv
+    /tmp/infinity-venv/bin/pip install torch==2.13.0
+    /tmp/infinity-venv/bin/pip install "infinity-emb[server,optimum,torch]==0.0.78"
 
     .venv/bin/python benchmarks/concurrency.py [--bundle DIR] [--requests 800] [--rest 30]
-        [--rounds 4] [--words N]
+        [--rounds 4] [--words N] [--infinity /tmp/infinity-venv/bin/python]
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ from tokenizers import Tokenizer
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import mixed_texts, quantiles
+from infinity_peer import NAME, infinity_server
 
 from bertless import Predictor
 from bertless.core.batcher import Batcher
@@ -54,6 +63,14 @@ from bertless.local.server import ServerURL, local_server
 
 LEVELS = (1, 8, 32)
 HEADERS = {"Content-Type": "application/json"}
+INFINITY = "Infinity"
+
+
+def request(server: str, text: str) -> tuple[str, str]:
+    """The route and body of one batch-1 request to SERVER (bertless's /embed or Infinity's)."""
+    if server == INFINITY:
+        return "/embeddings", json.dumps({"input": [text], "model": NAME})
+    return "/embed", json.dumps({"inputs": text, "truncate": True})
 
 
 def rss_mb(pid: int) -> float:
@@ -89,20 +106,20 @@ class PeakSampler:
         self.peak = max(self.peak, rss_mb(self.pid))
 
 
-def client(url: str, texts: list[str]) -> list[float]:
-    """Send each text as one batch-1 /embed request on one kept-alive connection."""
+def client(url: str, texts: list[str], server: str = "") -> list[float]:
+    """Send each text as one batch-1 request on one kept-alive connection."""
     host, port = url.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=300)
     times = []
     for text in texts:
-        body = json.dumps({"inputs": text, "truncate": True})
+        route, body = request(server, text)
         started = time.perf_counter()
-        connection.request("POST", "/embed", body, HEADERS)
+        connection.request("POST", route, body, HEADERS)
         answer = connection.getresponse()
         answer.read()
         times.append(time.perf_counter() - started)
         if answer.status != 200:
-            raise SystemExit(f"/embed answered {answer.status} under load")
+            raise SystemExit(f"{server or 'bertless'} {route} answered {answer.status} under load")
     connection.close()
     return times
 
@@ -118,8 +135,11 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-def model_runs(url: str) -> tuple[float, float]:
-    """The server's model runs so far and the rows they held (its /metrics histogram)."""
+def model_runs(url: str, server: str) -> tuple[float, float]:
+    """The server's model runs so far and the rows they held (its /metrics histogram); none
+    for Infinity, which does not export them."""
+    if server == INFINITY:
+        return 0.0, 0.0
     host, port = url.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=60)
     connection.request("GET", "/metrics")
@@ -132,16 +152,17 @@ def model_runs(url: str) -> tuple[float, float]:
     return count, rows
 
 
-def burst(url: ServerURL, clients: int, texts: list[str]) -> dict:
+def burst(url: ServerURL, clients: int, texts: list[str], server: str) -> dict:
     """All clients at once, each with its share of TEXTS: their latencies, the wall time, the
     peak RSS, and the server's CPU seconds, model runs and rows meanwhile."""
     shares = [texts[i::clients] for i in range(clients)]
-    cpu, (runs, rows) = cpu_seconds(url.pid), model_runs(url)
+    cpu, (runs, rows) = cpu_seconds(url.pid), model_runs(url, server)
     with PeakSampler(url.pid) as sampler, ThreadPoolExecutor(clients) as pool:
         started = time.perf_counter()
-        times = [t for share in pool.map(lambda s: client(url, s), shares) for t in share]
+        answers = pool.map(lambda s: client(url, s, server), shares)
+        times = [t for share in answers for t in share]
         wall = time.perf_counter() - started
-    runs_after, rows_after = model_runs(url)
+    runs_after, rows_after = model_runs(url, server)
     return {
         "times": times,
         "wall": wall,
@@ -161,7 +182,8 @@ def combined(bursts: list[dict]) -> dict[str, float]:
         **quantiles(times),
         "peak": max(b["peak"] for b in bursts),
         "cpu_ms": sum(b["cpu"] for b in bursts) / len(times) * 1e3,
-        "rows": sum(b["rows"] for b in bursts) / max(1.0, sum(b["runs"] for b in bursts)),
+        "rows": sum(b["rows"] for b in bursts) / max(1.0, sum(b["runs"] for b in bursts))
+        or float("nan"),
     }
 
 
@@ -208,6 +230,9 @@ def main() -> None:
     parser.add_argument("--rest", type=float, default=30, help="seconds idle before RSS after")
     parser.add_argument("--rounds", type=int, default=4, help="alternating rounds per level")
     parser.add_argument("--words", type=int, help="texts of exactly this many words, not mixed")
+    parser.add_argument(
+        "--infinity", type=Path, metavar="PYTHON", help="Infinity's environment's interpreter"
+    )
     args = parser.parse_args()
     bundle = args.bundle
     if not bundle:
@@ -235,8 +260,14 @@ def main() -> None:
             name: stack.enter_context(local_server(Path(bundle), env={"BERTLESS_BATCHING": flag}))
             for name, flag in servers.items()
         }
-        for url in urls.values():  # warm-up, one client
-            client(url, mixed_texts(20, seed=2))
+        if args.infinity:
+            from bertless.models.checkpoint import default_model_path
+
+            urls[INFINITY] = stack.enter_context(
+                infinity_server(args.infinity, Path(default_model_path()))
+            )
+        for name, url in urls.items():  # warm-up, one client
+            client(url, mixed_texts(20, seed=2), name)
         started_rss = {name: rss_mb(url.pid) for name, url in urls.items()}
         for clients in LEVELS:
             # Short rounds, the servers' order alternating, so that what else the machine does
@@ -246,7 +277,7 @@ def main() -> None:
                 names = list(urls) if round_ % 2 == 0 else list(urls)[::-1]
                 for name in names:
                     share = texts[round_ :: args.rounds]
-                    bursts[name].append(burst(urls[name], clients, share))
+                    bursts[name].append(burst(urls[name], clients, share, name))
             for name, each in bursts.items():
                 results[name, clients] = combined(each)
             time.sleep(args.rest)
@@ -257,7 +288,8 @@ def main() -> None:
         f"\n{args.requests} batch-1 /embed requests per level and server in {args.rounds} "
         "rounds, the servers' order alternating, "
         f"{f'{args.words} words each' if args.words else 'mixed texts of 3 to 200 words'}, "
-        f"bertless serve ({psutil.cpu_count()} CPUs); 1-minute load "
+        f"bertless serve{' and Infinity' if args.infinity else ''} ({psutil.cpu_count()} CPUs); "
+        "1-minute load "
         f"average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after; RSS after warm-up: "
         + ", ".join(f"{name} {mb:.0f} MB" for name, mb in started_rss.items())
         + f"; 'after' is {args.rest:.0f} s after each level's bursts\n"
@@ -269,7 +301,7 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for clients in LEVELS:
-        for name in servers:
+        for name in urls:
             r = results[name, clients]
             one = results[name, 1]["peak"]
             speedup = r["throughput"] / results["no batching", clients]["throughput"]
@@ -277,8 +309,15 @@ def main() -> None:
                 f"| {name} | {clients} | {r['throughput']:.1f} | {speedup:.2f} | {r['q50']:.1f} "
                 f"| {r['q95']:.1f} | {r['q99']:.1f} | {r['peak']:.0f} | {r['peak'] / one:.2f} "
                 f"| {r['after']:.0f} | {r['after'] / one:.2f} | {r['cpu_ms']:.2f} "
-                f"| {r['rows']:.1f} |"
+                f"| {r['rows']:.1f} |".replace("| nan |", "| – |")
             )
+    if INFINITY in urls:
+        pairs = ", ".join(
+            f"{n} clients "
+            f"{results['batching', n]['throughput'] / results[INFINITY, n]['throughput']:.2f}"
+            for n in LEVELS
+        )
+        print(f"\nbatching / Infinity, texts/s: {pairs}")
 
     ceiling = sharing_ceiling(bundle, texts[:256])
     print(
