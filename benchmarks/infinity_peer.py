@@ -4,10 +4,12 @@ Infinity cannot share this project's environment (0.0.78 pins numpy<2 and transf
 runs from an interpreter of its own virtual environment, outside the repository. Its ONNX engine
 (`--engine optimum`) wants an ONNX file holding `last_hidden_state` next to the checkpoint; this
 module exports one from the built-in MiniLM's folder with that environment's optimum-cli (no hub:
-HF_HUB_OFFLINE=1) and adds the checkpoint's pooling files, so that Infinity mean-pools as
-sentence-transformers does. Infinity 0.0.78 hands optimum 2.1 the ONNX file's whole path where a
-bare name is compared, and fails to load a model given by absolute path; started inside the
-folder with `--model-id .` the path is the bare name, which is why the server's cwd is the folder.
+HF_HUB_OFFLINE=1) and adds the checkpoint's pooling files. That engine's `--pooling-method auto`
+means CLS pooling; MiniLM is mean-pooled, hence `--pooling-method mean` (without it the answers
+were 0.5-0.9 cosine from bertless's; with it they are the same vectors, within 1.3e-7).
+Infinity 0.0.78 hands optimum 2.1 the ONNX file's whole path where a bare name is compared, and
+fails to load a model given by absolute path; started inside the folder with `--model-id .` the
+path is the bare name, which is why the server's cwd is the folder.
 """
 
 from __future__ import annotations
@@ -65,7 +67,8 @@ def infinity_server(python: Path, checkpoint: Path, timeout: float = 300) -> Ite
         command = [
             str(python.parent / "infinity_emb"),
             *("v2", "--model-id", ".", "--served-model-name", NAME, "--engine", "optimum"),
-            *("--device", "cpu", "--host", "127.0.0.1", "--port", str(port)),
+            *("--pooling-method", "mean", "--device", "cpu"),
+            *("--host", "127.0.0.1", "--port", str(port)),
         ]
         process = subprocess.Popen(
             command,
