@@ -19,6 +19,7 @@ from bertless.core.errors import InputError
 from bertless.models.distill import Teacher
 from bertless.models.report import similarity_quality
 from bertless.models.static import (
+    StaticTable,
     check_student,
     distill_static,
     principal_directions,
@@ -112,6 +113,24 @@ def test_frequent_tokens_weigh_less():
     # p = (count + 1) / (5 + 4): token 1 seen 4 times, 2 once, 0 and 3 never
     expected = 0.1 / (0.1 + np.array([1, 5, 2, 1]) / 9)
     np.testing.assert_allclose(weights, expected, rtol=1e-6)
+
+
+def test_the_folded_table_gives_what_was_trained():
+    """The bundle stores `table()`; its plain mean of rows must be the trained forward pass."""
+    import torch
+
+    rng = np.random.default_rng(2)
+    net = StaticTable(rng.normal(size=(12, 5)).astype(np.float32), rank=3)
+    with torch.no_grad():  # move every part off its start, so that each one is checked
+        for part in (net.scale, net.a, net.b, net.map):
+            part.add_(torch.from_numpy(rng.normal(size=part.shape).astype(np.float32)))
+    ids = torch.tensor([[1, 4, 4, 0], [7, 2, 0, 0]])
+    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]])
+    with torch.no_grad():
+        trained = net(ids, mask).numpy()
+    table = net.table()
+    expected = np.stack([table[[1, 4, 4]].mean(axis=0), table[[7, 2]].mean(axis=0)])
+    np.testing.assert_allclose(trained, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_int8_rows_round_trip_within_half_a_step():

@@ -21,7 +21,7 @@ from bertless.cli.training import (
 # Each kind of student's epochs and learning rate when the command line gives none: a layers
 # student starts close to its teacher; a BiLSTM learns all but its embeddings from scratch, and
 # an epoch of it costs seconds.
-STUDENTS = {"layers": (2, 1e-4), "bilstm": (10, 2e-3), "static": (10, 0.01)}
+STUDENTS = {"layers": (2, 1e-4), "bilstm": (10, 2e-3), "static": (10, 0.003)}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

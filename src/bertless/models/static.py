@@ -7,9 +7,10 @@ Built the model2vec way (Tulkens & van Dongen 2024), then trained the tokenlearn
    embeddings, so that the student's space is (nearly) the teacher's, only smaller;
 3. each row is weighted by how rare its token is in the texts (SIF, Arora et al. 2017:
    a / (a + p(token))), so that "the" and "," count for little in a mean;
-4. the table then learns, on the unlabelled texts, to make each text's mean of rows point where
-   the teacher's embedding (projected the same way) points: the cosine distance is what is
-   trained, since cosine similarities are what embeddings are used and judged by.
+4. the table then learns (each row through a per-token weight, a low-rank per-token correction
+   and one shared map: `StaticTable`), on the unlabelled texts, to make each text's mean of rows
+   point where the teacher's embedding (projected the same way) points: the cosine distance is
+   what is trained, since cosine similarities are what embeddings are used and judged by.
 An untrained table (model2vec's own `distill`) ranks the similarities of held-out pairs with a
 Spearman of 0.48 against MiniLM's; the training is what brings it near its teacher.
 
@@ -190,7 +191,8 @@ def distill_static(
     epochs: int = 10,
     max_length: int = 128,
     batch_size: int = 64,
-    learning_rate: float = 0.01,
+    learning_rate: float = 0.003,
+    rank: int = 64,
     held_out_fraction: float = 0.1,
     patience: int = 2,
     quantize: str | None = None,
@@ -202,8 +204,8 @@ def distill_static(
     table and tokenizer) and `out/bundle`.
 
     A `held_out_fraction` of the texts is kept for early stopping and the report, as for the
-    other students. The rate is high for a learning rate because each step moves only the rows
-    of the tokens in its batch, most of them rarely; 0.05 overfitted the in-context start.
+    other students. `rank` is how many dimensions each token's row may move in on its own (see
+    `StaticTable`); on MiniLM and vader:all, 64 at a rate of 0.003 did best of those tried.
     """
     check_student(teacher, dim)
     texts = list(texts)
@@ -227,7 +229,7 @@ def distill_static(
     directions = principal_directions(targets[rest], dim)
     step(f"building the table: every vocabulary token through the teacher, {dim} dimensions")
     rows = initial_table(teacher, tokenizer, [ids[i] for i in rest], directions, context)
-    net = StaticTable(rows)
+    net = StaticTable(rows.astype(np.float32), rank)
     encoded = Encoded(ids, None, teacher.manifest.pad_token_id)
     goal = torch.from_numpy(targets.astype(np.float32) @ directions.T)
 
@@ -249,7 +251,7 @@ def distill_static(
         maximize=False,
         show_progress=show_progress,
     )
-    table = net.weight.detach().numpy()
+    table = net.table()
     folder = out / "model"
     folder.mkdir(parents=True, exist_ok=True)
     np.save(folder / EMBEDDINGS_NAME, table)
@@ -266,16 +268,38 @@ def table_loss(output: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
 
 class StaticTable(torch.nn.Module):
     """The trainable table: ids and mask → the mean of the rows of the real tokens, as
-    `core/engine_static.py` computes it in numpy."""
+    `core/engine_static.py` computes it in numpy.
 
-    def __init__(self, table: np.ndarray) -> None:
+    Not every row is free: row t is `(scale[t] · start[t] + a[t] @ b) @ map.T`, a weight per
+    token, a correction of `rank` dimensions per token along directions all tokens share, and
+    one linear map. A free table of ~30k × 256 learnt ~21k texts by heart (held-out Spearman
+    0.778, in-sample 0.878); this one reached 0.789 on the same held-out pairs. Since a mean of
+    rows commutes with the map, `table()` folds it all into plain rows.
+    """
+
+    def __init__(self, start: np.ndarray, rank: int = 64) -> None:
         super().__init__()
-        self.weight = torch.nn.Parameter(torch.from_numpy(np.ascontiguousarray(table)))
+        size, dim = start.shape
+        self.register_buffer("start", torch.from_numpy(np.ascontiguousarray(start)))
+        self.scale = torch.nn.Parameter(torch.ones(size, 1))
+        self.a = torch.nn.Parameter(torch.zeros(size, rank))  # zero: training starts at `start`
+        self.b = torch.nn.Parameter(torch.randn(rank, dim) * 0.01)
+        self.map = torch.nn.Parameter(torch.eye(dim))
+
+    def rows(self, ids: torch.Tensor) -> torch.Tensor:
+        """The rows of `ids`, before the shared map."""
+        return self.scale[ids] * self.start[ids] + self.a[ids] @ self.b
+
+    def table(self) -> np.ndarray:
+        """Every row, the map applied: what the bundle stores."""
+        with torch.no_grad():
+            everything = torch.arange(len(self.start))
+            return (self.rows(everything) @ self.map.T).numpy()
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        mask = attention_mask.unsqueeze(-1).to(self.weight.dtype)
-        summed = (self.weight[input_ids] * mask).sum(dim=1)
-        return summed / mask.sum(dim=1).clamp(min=1.0)
+        mask = attention_mask.unsqueeze(-1).to(self.start.dtype)
+        summed = (self.rows(input_ids) * mask).sum(dim=1)
+        return (summed / mask.sum(dim=1).clamp(min=1.0)) @ self.map.T
 
 
 def write_bundle(
