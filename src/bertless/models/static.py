@@ -12,7 +12,7 @@ Built the model2vec way (Tulkens & van Dongen 2024), then trained the tokenlearn
    point where the teacher's embedding (projected the same way) points: the cosine distance is
    what is trained, since cosine similarities are what embeddings are used and judged by.
 An untrained table (model2vec's own `distill`) ranks the similarities of held-out pairs with a
-Spearman of 0.48 against MiniLM's; the training is what brings it near its teacher.
+Spearman of 0.265 against MiniLM's (vader:all, 256 dims); the training brings it to 0.789.
 
 The bundle holds the table as `embeddings.npy` (int8 with a scale per row when quantized) beside
 the teacher's tokenizer, and `core/engine_static.py` serves it in numpy: no onnxruntime.
