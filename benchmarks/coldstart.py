@@ -47,11 +47,14 @@ from pathlib import Path
 
 from bertless.bench.coldshare import FLOOR, OWN, ShareRuns, profile_run, share_run
 from bertless.bench.latency import function_url_event
-from bertless.local.execution_environment import ExecutionEnvironment, Launch, provision_runtime
+from bertless.local.execution_environment import (
+    ExecutionEnvironment,
+    Launch,
+    artifact_launch,
+)
 from bertless.models.checkpoint import default_model_path
 from bertless.packaging.layer import unpack
 from bertless.packaging.package import package, read_artifact
-from bertless.packaging.proof import find_interpreter
 
 TEXT = "bertless starts a model on a function in a fraction of the time."
 ST_PROBE = r"""
@@ -123,14 +126,7 @@ def compare(args: argparse.Namespace, scratch: Path) -> None:
     root = unpack(artifact.path, artifact.layer, scratch / "task")
     source_only = scratch / "task-without-pyc"
     shutil.copytree(root, source_only, ignore=shutil.ignore_patterns("__pycache__"))
-    launch = Launch(
-        task_root=root,
-        runtime_root=provision_runtime(artifact.python, artifact.arch),
-        interpreter=find_interpreter(artifact.python) or sys.exit(f"no CPython {artifact.python}"),
-        handler=artifact.entry_point,
-        python=artifact.python,
-        memory_mb=artifact.memory_mb,
-    )
+    launch = artifact_launch(artifact, root)
     model = str(default_model_path())
     others = [read_artifact(Path(zip_)) for zip_ in args.also]
     other_launches = [

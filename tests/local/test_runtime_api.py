@@ -16,10 +16,13 @@ from pathlib import Path
 import pytest
 
 from bertless.bench.latency import function_url_event
-from bertless.local.execution_environment import ExecutionEnvironment, Launch, provision_runtime
+from bertless.local.execution_environment import (
+    ExecutionEnvironment,
+    Launch,
+    artifact_launch,
+)
 from bertless.local.runtime_api import RuntimeApi, RuntimeApiError
 from bertless.packaging.layer import unpack
-from bertless.packaging.proof import find_interpreter
 
 HANDLERS = """
 import time
@@ -146,16 +149,7 @@ def test_without_the_deadline_header_the_handler_is_told_it_has_no_time_left(tas
 def test_the_aws_artifact_answers_under_awslambdaric(bench_aws_artifact, tmp_path):
     artifact = bench_aws_artifact
     root = unpack(artifact.path, artifact.layer, tmp_path / "task")
-    interpreter = find_interpreter(artifact.python)
-    assert interpreter, f"CPython {artifact.python} is needed to run the artifact"
-    runtime = Launch(
-        task_root=root,
-        runtime_root=provision_runtime(artifact.python, artifact.arch),
-        interpreter=interpreter,
-        handler=artifact.entry_point,
-        python=artifact.python,
-        memory_mb=artifact.memory_mb,
-    )
+    runtime = artifact_launch(artifact, root)
     body = json.dumps({"inputs": ["bertless runs on Lambda.", "And here."]}).encode()
     with ExecutionEnvironment(runtime) as environment:
         environment.start()

@@ -14,22 +14,12 @@ import pytest
 
 from bertless.bench.latency import function_url_event
 from bertless.core.bundle import SEAL_NAME
-from bertless.local.execution_environment import ExecutionEnvironment, Launch, provision_runtime
+from bertless.local.execution_environment import ExecutionEnvironment, artifact_launch
 from bertless.packaging.layer import unpack
-from bertless.packaging.proof import find_interpreter
 
 
 def first_answer(artifact, root: Path) -> dict:
-    interpreter = find_interpreter(artifact.python)
-    assert interpreter, f"CPython {artifact.python} is needed to run the artifact"
-    launch = Launch(
-        task_root=root,
-        runtime_root=provision_runtime(artifact.python, artifact.arch),
-        interpreter=interpreter,
-        handler=artifact.entry_point,
-        python=artifact.python,
-        memory_mb=artifact.memory_mb,
-    )
+    launch = artifact_launch(artifact, root)
     body = json.dumps({"inputs": ["a text"]}).encode()
     with ExecutionEnvironment(launch) as environment:
         environment.start()

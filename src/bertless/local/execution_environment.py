@@ -19,9 +19,12 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bertless.local.runtime_api import REGION, Invocation, RuntimeApi, RuntimeApiError
+
+if TYPE_CHECKING:
+    from bertless.packaging.package import Artifact
 
 # The command Lambda's container images run (`python -m awslambdaric HANDLER`), made explicit so
 # that it works in an isolated interpreter (`-I -S`), where neither the working directory nor
@@ -139,6 +142,27 @@ class ExecutionEnvironment:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def artifact_launch(artifact: Artifact, task_root: Path) -> Launch:
+    """How Lambda would start an AWS artifact unpacked at `task_root`, at its own settings.
+
+    The interpreter is this machine's CPython of the artifact's version (as the packaging proof
+    uses) and /var/runtime the runtime client `provision_runtime` installs for it.
+    """
+    from bertless.packaging.proof import find_interpreter
+
+    interpreter = find_interpreter(artifact.python)
+    if interpreter is None:
+        raise RuntimeApiError(f"no CPython {artifact.python} on this machine (PATH or pyenv).")
+    return Launch(
+        task_root=task_root,
+        runtime_root=provision_runtime(artifact.python, artifact.arch),
+        interpreter=interpreter,
+        handler=artifact.entry_point,
+        python=artifact.python,
+        memory_mb=artifact.memory_mb,
+    )
 
 
 def provision_runtime(
