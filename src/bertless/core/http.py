@@ -7,17 +7,20 @@ their own, and adapters build responses with the same encoder the service uses.
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+import msgspec
 
+from bertless.core import schemas
 from bertless.core.errors import BertlessError, InputError
-from bertless.core.schemas import built
 
 JSON = "application/json"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -88,28 +91,133 @@ def openai_error(response: Response) -> Response:
     return Response(response.status, response.headers, dumps(body))
 
 
-def validate(data: dict, model: type[BaseModel]) -> BaseModel:
-    """DATA as MODEL, or an error whose one sentence names the field at fault."""
+def parse(body: bytes) -> dict:
+    """BODY as a JSON object, or the 400 that says why it is not one."""
     try:
-        return built(model).model_validate(data)
-    except ValidationError as error:
-        raise InputError(_validation_message(error)) from None
-    except RecursionError:
-        raise HttpError(400, "the body is nested too deeply.") from None
+        data = msgspec.json.decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as error:
+        raise _not_json(body, error) from None
+    if not isinstance(data, dict):
+        raise HttpError(400, f"the body must be a JSON object, not a JSON {_json_name(data)}.")
+    return data
 
 
-def _validation_message(error: ValidationError) -> str:
-    """One sentence from pydantic's report: the most specific problem, named by its field path.
+def decode(body: bytes, kind: type[T]) -> T:
+    """BODY, JSON bytes, as KIND in one pass (msgspec parses and validates together), or an
+    error: 400 when it is not a JSON object, else 422 with one sentence naming the field."""
+    try:
+        return _decoder(kind).decode(body)
+    except msgspec.ValidationError as error:  # before DecodeError, its base class
+        # The slow path of a refused body: msgspec stops at the first wrong value, so parsing
+        # the body whole says whether it is JSON at all (400 before 422), and gives the value.
+        raise _refusal(error, kind, parse(body)) from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as error:  # msgspec raises both
+        raise _not_json(body, error) from None
 
-    For a union (`inputs` may be a text or a list) pydantic reports one error per member; the
-    deepest location is the one the client meant, and the member tags are noise to a client.
-    """
-    problems = error.errors()
-    # Deepest first; among equals, a broken rule (too short) over a type the client didn't mean.
-    first = max(problems, key=lambda p: (len(p["loc"]), not p["type"].endswith("_type")))
-    where = ".".join(str(p) for p in first["loc"] if not _is_union_tag(p)) or "body"
-    return f"{where}: {first['msg']}."
+
+def convert(data: dict, kind: type[T]) -> T:
+    """DATA, a parsed JSON object, as KIND (the root route, which picks KIND from DATA)."""
+    try:
+        return msgspec.convert(data, kind, dec_hook=schemas.decode_hook)
+    except msgspec.ValidationError as error:
+        raise _refusal(error, kind, data) from None
 
 
-def _is_union_tag(part: object) -> bool:
-    return isinstance(part, str) and ("[" in part or "-" in part)
+@functools.cache
+def _decoder(kind: type) -> msgspec.json.Decoder:
+    """One decoder per request shape, made at its first request: a cold start makes one."""
+    return msgspec.json.Decoder(kind, dec_hook=schemas.decode_hook)
+
+
+def _not_json(body: bytes, error: Exception) -> HttpError:
+    if isinstance(error, RecursionError):
+        return HttpError(400, "the body is nested too deeply.")
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return HttpError(400, "the body is not UTF-8 text.")
+    return HttpError(400, "the body is not valid JSON.")
+
+
+def _refusal(error: msgspec.ValidationError, kind: type, data: dict) -> InputError:
+    """The 422 of DATA, refused as KIND: a field's own refusal sentence (schemas' `refusals`)
+    where it has one for the value, else msgspec's report in the contract's words."""
+    what, path = _split(str(error))
+    refusal = kind.refusals.get(path[0]) if path else None
+    sentence = refusal(data.get(path[0])) if refusal else None
+    if sentence:
+        path = path[:1]
+    where = ".".join(str(p) for p in path) or "body"
+    return InputError(f"{where}: {sentence or _sentence(what, kind, path)}.")
+
+
+def _split(message: str) -> tuple[str, list[str | int]]:
+    """msgspec's message as (what, field path): "Expected `str`, got `int` - at `$.inputs[0]`"
+    is ("Expected `str`, got `int`", ["inputs", 0]). A value read by schemas.decode_hook says
+    its own path inside the field first: "... - at `$[1][0]` - at `$.inputs`"."""
+    what, *wheres = message.split(" - at `")
+    path: list[str | int] = []
+    for where in reversed(wheres):
+        for name, index in re.findall(r"\.([^.\[`]+)|\[(\d+)\]", where):
+            path.append(name or int(index))
+    missing = re.fullmatch(r"Object missing required field `(.+)`", what)
+    if missing:
+        return "Field required", [*path, missing.group(1)]
+    return what, path
+
+
+# msgspec's names of JSON types, as a client reads them.
+_TYPE_WORDS = {
+    "str": "a string",
+    "int": "an integer",
+    "float": "a number",
+    "bool": "a boolean",
+    "null": "null",
+    "array": "a list",
+    "object": "an object",
+}
+
+
+def _sentence(what: str, kind: type, path: list[str | int]) -> str:
+    """msgspec's description of a problem in the contract's words."""
+    if match := re.fullmatch(r"Expected `(\w+)` of length ([<>])= (\d+)", what):
+        noun = {"str": "String", "array": "List"}.get(match[1], "Value")
+        unit = {"str": "character", "array": "item"}.get(match[1], "item")
+        bound = "at least" if match[2] == ">" else "at most"
+        return f"{noun} should have {bound} {match[3]} {unit}{'' if match[3] == '1' else 's'}"
+    if match := re.fullmatch(r"Expected `int` >= (-?\d+)", what):
+        return f"Input should be greater than or equal to {match[1]}"
+    if match := re.fullmatch(r"Expected `([\w |]+)`, got `(\w+)`", what):
+        expected = [_TYPE_WORDS.get(t, t) for t in match[1].split(" | ")]
+        wanted = ", ".join(expected[:-1]) + " or " + expected[-1] if expected[1:] else expected[0]
+        return f"Input should be {wanted}, not {_TYPE_WORDS.get(match[2], match[2])}"
+    if what.startswith("Invalid enum value"):
+        values = _literal_values(kind, path)
+        if values:
+            return "Input should be " + " or ".join(repr(v) for v in values)
+    return what
+
+
+def _literal_values(kind: type, path: list[str | int]) -> list[Any]:
+    """The values a Literal field at PATH of KIND takes, for the sentence that lists them."""
+    mi = msgspec.inspect
+    node: Any = mi.type_info(kind)
+    for part in path:
+        while isinstance(node, mi.Metadata):
+            node = node.type
+        if isinstance(node, mi.UnionType):
+            node = next(t for t in node.types if not isinstance(t, mi.NoneType))
+        if isinstance(node, mi.StructType) and isinstance(part, str):
+            node = next((f.type for f in node.fields if f.encode_name == part), None)
+        else:
+            return []
+    while isinstance(node, mi.Metadata):
+        node = node.type
+    types = node.types if isinstance(node, mi.UnionType) else (node,)
+    return [v for t in types if isinstance(t, mi.LiteralType) for v in t.values]
+
+
+def _json_name(value: object) -> str:
+    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(
+        type(value), "null"
+    )

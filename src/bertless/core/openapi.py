@@ -1,20 +1,22 @@
-"""/openapi.json, generated from the pydantic schemas and the route table, never hand-written."""
+"""/openapi.json, generated from the msgspec schemas and the route table, never hand-written."""
 
 from __future__ import annotations
 
+import types
+import typing
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import TypeAdapter
+import msgspec
 
 from bertless.core import options
 from bertless.core.bundle import Manifest
 from bertless.core.config import Config
 from bertless.core.routes import served
-from bertless.core.schemas import LIMIT
+from bertless.core.schemas import LIMIT, schema_hook
 from bertless.core.version import __version__ as VERSION
 
-REF = "#/components/schemas/{model}"
+REF = "#/components/schemas/{name}"
 ERROR_STATUSES = {
     "400": "Body is not JSON, not UTF-8, or not an object",
     "401": "Missing or wrong API key",
@@ -43,14 +45,26 @@ def _limited(schema: Any, limits: Mapping[str, Any]) -> Any:
     return out
 
 
-def _schema(kind: Any, components: dict[str, Any], limits: Mapping[str, Any]) -> dict[str, Any]:
-    schema = _limited(TypeAdapter(kind).json_schema(ref_template=REF, mode="serialization"), limits)
-    components.update(schema.pop("$defs", {}))
-    name = getattr(kind, "__name__", None)
-    if name and schema.get("type") == "object" and "title" in schema:
-        components[name] = schema
-        return {"$ref": REF.format(model=name)}
-    return schema
+def _members(kind: Any) -> tuple[Any, ...]:
+    """The types of a union, or KIND alone. msgspec documents no union of two Structs (untagged)
+    or of two list types, so the document states such a union itself, as anyOf its members."""
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        return typing.get_args(kind)
+    return (kind,)
+
+
+def _schemas(kinds: list[Any]) -> tuple[dict[Any, dict[str, Any]], dict[str, Any]]:
+    """The schema of each of KINDS, and the components their references name."""
+    members = list(dict.fromkeys(m for kind in kinds for m in _members(kind)))
+    found, components = msgspec.json.schema_components(
+        members, schema_hook=schema_hook, ref_template=REF
+    )
+    by_member = dict(zip(members, found, strict=True))
+    schemas = {}
+    for kind in kinds:
+        parts = [by_member[m] for m in _members(kind)]
+        schemas[kind] = parts[0] if len(parts) == 1 else {"anyOf": parts}
+    return schemas, components
 
 
 def openapi_document(
@@ -61,20 +75,16 @@ def openapi_document(
 ) -> dict:
     """Routes are (method, path, summary, request type or None, response type, error body
     type); `limits` gives the running configuration's value for each marker in LIMIT_KEYS."""
-    components: dict[str, Any] = {}
+    schema, components = _schemas([k for route in routes for k in route[3:] if k is not None])
     paths: dict[str, dict] = {}
     for method, path, summary, request, response, error_body in routes:
-        error = {
-            "content": {"application/json": {"schema": _schema(error_body, components, limits)}}
-        }
+        error = {"content": {"application/json": {"schema": schema[error_body]}}}
         operation: dict[str, Any] = {
             "summary": summary,
             "responses": {
                 "200": {
                     "description": "OK",
-                    "content": {
-                        "application/json": {"schema": _schema(response, components, limits)}
-                    },
+                    "content": {"application/json": {"schema": schema[response]}},
                 },
                 **{
                     status: {"description": text, **error}
@@ -85,10 +95,10 @@ def openapi_document(
         if request is not None:
             operation["requestBody"] = {
                 "required": True,
-                "content": {"application/json": {"schema": _schema(request, components, limits)}},
+                "content": {"application/json": {"schema": schema[request]}},
             }
         paths.setdefault(path, {})[method.lower()] = operation
-    return {
+    document = {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
         "paths": paths,
@@ -97,6 +107,7 @@ def openapi_document(
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
+    return _limited(document, limits)
 
 
 def service_document(manifest: Manifest | None, config: Config) -> dict:

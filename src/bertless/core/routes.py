@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pydantic import BaseModel
-
 from bertless.core import schemas
 from bertless.core.bundle import Manifest
 
@@ -23,7 +21,7 @@ class Route:
     method: str
     path: str
     summary: str
-    request: type[BaseModel] | None
+    request: Any  # a schemas Struct (the root: a union of them), or None: no body
     response: Any
     tasks: tuple[str, ...]
     handler: str

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hmac
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -31,10 +30,12 @@ from bertless.core.http import (
     Request,
     Response,
     WrongTaskError,
+    convert,
+    decode,
     dumps,
     error_response,
     openai_error,
-    validate,
+    parse,
 )
 from bertless.core.predictor import Item, Predictor, as_items, rank_labels
 from bertless.core.routes import ROUTE_BY_PATH, ROUTES, Route, rerank_refusal, served
@@ -167,10 +168,11 @@ class Service:
             )
         body = None
         if route.request:
-            data = self._json(request)
+            raw = self._body(request)
             if path == "/":
-                route = self._root_route(data)
-            body = validate(data, route.request)
+                route, body = self._root(raw)
+            else:
+                body = decode(raw, route.request)
         result = getattr(self, route.handler)(body)
         if isinstance(result, Response):
             return result
@@ -193,7 +195,9 @@ class Service:
                 {"WWW-Authenticate": "Bearer"},
             )
 
-    def _json(self, request: Request) -> dict:
+    def _body(self, request: Request) -> bytes:
+        """The body of a request that must carry JSON, once its media type and size are right;
+        its JSON is read together with its validation (core.http.decode)."""
         media = (request.header("Content-Type") or "").split(";")[0].strip().lower()
         if media != JSON and not media.endswith("+json"):
             raise HttpError(415, f"send the body as {JSON}, not {media or 'no content type'}.")
@@ -202,22 +206,7 @@ class Service:
             raise HttpError(
                 413, f"the body is larger than the limit of {self.config.max_body_bytes} bytes."
             )
-        try:
-            text = request.body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise HttpError(400, "the body is not UTF-8 text.") from None
-        try:
-            data = json.loads(text)
-        except (json.JSONDecodeError, RecursionError) as error:
-            reason = (
-                "is nested too deeply" if isinstance(error, RecursionError) else "is not valid JSON"
-            )
-            raise HttpError(400, f"the body {reason}.") from None
-        if not isinstance(data, dict):
-            raise HttpError(
-                400, f"the body must be a JSON object, not a JSON {type(data).__name__}."
-            )
-        return data
+        return request.body
 
     def _cors(self, request: Request, response: Response) -> Response:
         origin = request.header("Origin")
@@ -305,7 +294,7 @@ class Service:
         return self._ranked(body)[1]
 
     def _ranked(self, body: schemas.PredictRequest) -> tuple[bool, list]:
-        single, items = _predict_items(body.inputs)
+        single, items = body.inputs.single, body.inputs.items
         self._check_count(len(items))
         parameters = body.parameters or schemas.ClassificationParameters()
         function = parameters.function_to_apply
@@ -342,18 +331,20 @@ class Service:
             for i in order
         ]
 
-    def _root_route(self, data: dict) -> Route:
+    def _root(self, body: bytes) -> tuple[Route, Any]:
         """The Inference API posts every task to the root: answer as the bundle's task route
         (for embeddings, inputs that are an object are a sentence-similarity request)."""
         if self.task == "text-classification":
-            return replace(
+            route = replace(
                 ROUTE_BY_PATH["/predict"],
                 handler="predict_per_input",
                 response=schemas.InferencePredictions,
             )
-        if isinstance(data.get("inputs"), dict):
-            return ROUTE_BY_PATH["/similarity"]
-        return ROUTE_BY_PATH["/embed"]
+            return route, decode(body, route.request)
+        data = parse(body)
+        similarity = isinstance(data.get("inputs"), dict)
+        route = ROUTE_BY_PATH["/similarity" if similarity else "/embed"]
+        return route, convert(data, route.request)
 
     def health(self, body: None) -> dict:
         return {"status": "ok"}
@@ -380,22 +371,11 @@ class Service:
     def openapi(self, body: None) -> Response:
         """The document, built at the first request for it rather than at start: a function's
         first request is hardly ever this one, and building it took 20-60 ms of every cold start
-        (benchmarks/coldstart.py). Built once, under the lock that builds the models it reads."""
+        (benchmarks/coldstart.py). Two first requests at once may both build it, to the same
+        bytes."""
         if self._openapi is None:
             from bertless.core.openapi import service_document
 
             manifest = self.predictor.manifest if self.predictor else None
-            with schemas.BUILDING:
-                if self._openapi is None:
-                    self._openapi = dumps(service_document(manifest, self.config))
+            self._openapi = dumps(service_document(manifest, self.config))
         return Response(200, {"Content-Type": JSON}, self._openapi)
-
-
-def _predict_items(inputs: str | list) -> tuple[bool, list[Item]]:
-    """TEI's reading of `inputs`: a text; a list of exactly two texts is one pair; a list of
-    texts of any other length is a batch; a list of lists is a batch of texts and pairs."""
-    if isinstance(inputs, str):
-        return True, [inputs]
-    if all(isinstance(i, str) for i in inputs):
-        return (True, [(inputs[0], inputs[1])]) if len(inputs) == 2 else (False, list(inputs))
-    return False, [i[0] if len(i) == 1 else (i[0], i[1]) for i in inputs]
