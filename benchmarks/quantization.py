@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from msgspec.structs import replace
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import mixed_texts
@@ -87,7 +88,7 @@ def build(work: Path, out: Path) -> dict[str, str]:
         _quantize(graphs[settings.get("graph")], bundle / MODEL_NAME, Int8(**fields))
         manifest = read_manifest(bundle)
         files = manifest.files | {MODEL_NAME: sha256_file(bundle / MODEL_NAME)}
-        write_manifest(bundle, manifest.model_copy(update={"files": files}))
+        write_manifest(bundle, replace(manifest, files=files))
         bundles[name] = str(bundle)
     return bundles
 

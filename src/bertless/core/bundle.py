@@ -23,9 +23,10 @@ import json
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import msgspec
+from msgspec import Meta, field
 
 from bertless.core.errors import BundleError
 
@@ -40,52 +41,64 @@ SCALES_NAME = "embedding_scales.npy"  # its rows' scales, when the table is int8
 Task = Literal["feature-extraction", "text-classification"]
 
 
-class Parity(BaseModel):
+class Parity(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     """How closely the ONNX model reproduces the PyTorch model, measured at export."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    reference: str = Field(description="What the bundle was compared with, e.g. 'torch fp32'.")
-    metric: str = Field(description="'cosine' for embeddings, 'max_abs_diff' for probabilities.")
+    reference: Annotated[str, Meta(description="What the bundle was compared with: 'torch fp32'.")]
+    metric: Annotated[
+        str, Meta(description="'cosine' for embeddings, 'max_abs_diff' for probabilities.")
+    ]
     min: float
     mean: float
     sentences: int
 
 
-class Manifest(BaseModel):
-    """`bundle.json`: everything a runtime must know to turn texts into answers."""
+class Manifest(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """`bundle.json`: everything a runtime must know to turn texts into answers.
 
-    model_config = ConfigDict(extra="forbid")
+    A msgspec Struct, like the request bodies (core/schemas.py): reading one is a single C call
+    (`msgspec.convert`) with no validator to build at a cold start. Like a dataclass,
+    constructing one checks nothing: `read_manifest` checks what a bundle carries, and
+    `write_manifest` checks what an export writes.
+    """
 
     schema_version: int = SCHEMA_VERSION
     model_id: str
-    architecture: Literal["transformer", "static", "bilstm"] = Field(
-        default="transformer",
-        description="What the model is and so which engine runs it: a transformer encoder or a "
-        "BiLSTM student (ONNX, onnxruntime), or a static embedding table (numpy only).",
-    )
+    architecture: Annotated[
+        Literal["transformer", "static", "bilstm"],
+        Meta(
+            description="What the model is and so which engine runs it: a transformer encoder "
+            "or a BiLSTM student (ONNX, onnxruntime), or a static embedding table (numpy only)."
+        ),
+    ] = "transformer"
     revision: str | None = None
     task: Task
-    labels: list[str] = Field(default_factory=list, description="Output order of the logits.")
+    labels: Annotated[list[str], Meta(description="Output order of the logits.")] = field(
+        default_factory=list
+    )
     problem_type: Literal["single_label_classification", "multi_label_classification"] | None = None
     pooling: Literal["mean", "cls"] | None = None
     normalize: bool = False
     dimension: int | None = None
-    matryoshka_dimensions: list[int] = Field(
-        default_factory=list,
-        description="Smaller dimensions the model was trained to be cut to (Matryoshka "
-        "representation learning); a request's `dimensions` is honoured only for these.",
-    )
-    max_length: int = Field(gt=0)
+    matryoshka_dimensions: Annotated[
+        list[int],
+        Meta(
+            description="Smaller dimensions the model was trained to be cut to (Matryoshka "
+            "representation learning); a request's `dimensions` is honoured only for these."
+        ),
+    ] = field(default_factory=list)
+    max_length: Annotated[int, Meta(gt=0)]
     pad_token_id: int = 0
-    max_batch_size: int = Field(default=32, gt=0)
+    max_batch_size: Annotated[int, Meta(gt=0)] = 32
     auto_truncate: bool = False
-    inputs: list[str] = Field(description="ONNX input names, in the graph's order.")
-    output: str = Field(description="The ONNX output the runtime reads.")
+    inputs: Annotated[list[str], Meta(description="ONNX input names, in the graph's order.")]
+    output: Annotated[str, Meta(description="The ONNX output the runtime reads.")]
     precision: Literal["fp32", "int8"] = "fp32"
-    files: dict[str, str] = Field(description="sha256 of every file of the bundle but this one.")
+    files: Annotated[
+        dict[str, str], Meta(description="sha256 of every file of the bundle but this one.")
+    ]
     parity: Parity | None = None
-    built_with: dict[str, str] = Field(default_factory=dict)
+    built_with: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -147,13 +160,18 @@ def read_manifest(path: str | Path) -> Manifest:
             "bertless reads: upgrade bertless."
         )
     try:
-        return Manifest.model_validate(raw)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'manifest'}: {e['msg']}"
-            for e in error.errors()
-        )
-        raise BundleError(f"{manifest_path} is not a valid manifest: {problems}.") from None
+        return msgspec.convert(raw, Manifest)
+    except msgspec.ValidationError as error:
+        raise BundleError(f"{manifest_path} is not a valid manifest: {_problem(error)}.") from None
+
+
+def _problem(error: msgspec.ValidationError) -> str:
+    """msgspec's first problem as `field: what is wrong` ("Expected `int`, got `str` - at
+    `$.max_length`" becomes "max_length: Expected `int`, got `str`"); `manifest:` when the
+    problem is the whole object (an unknown or missing field)."""
+    message, _, where = str(error).partition(" - at `$")
+    where = where.rstrip("`").lstrip(".")
+    return f"{where or 'manifest'}: {message}"
 
 
 def load_bundle(path: str | Path, verify: bool = True) -> Bundle:
@@ -244,6 +262,12 @@ def _check_sealed(file: Path, record: dict[str, int]) -> None:
 
 
 def write_manifest(root: Path, manifest: Manifest) -> None:
-    """Write `bundle.json` deterministically (sorted keys) so equal bundles hash equal."""
-    text = json.dumps(manifest.model_dump(mode="json"), indent=2, sort_keys=True)
+    """Write `bundle.json` deterministically (sorted keys) so equal bundles hash equal; checked
+    first as `read_manifest` will check it, so no export writes a bundle that cannot load."""
+    fields = msgspec.to_builtins(manifest)
+    try:
+        msgspec.convert(fields, Manifest)
+    except msgspec.ValidationError as error:
+        raise BundleError(f"the manifest for {root} is not valid: {_problem(error)}.") from None
+    text = json.dumps(fields, indent=2, sort_keys=True)
     (root / MANIFEST_NAME).write_text(text + "\n", encoding="utf-8")

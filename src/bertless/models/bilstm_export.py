@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from msgspec.structs import replace
 
 from bertless.core.bundle import (
     MODEL_NAME,
@@ -77,7 +78,7 @@ def export_bilstm(
     )
     write_manifest(out, manifest)
     step("measuring parity against PyTorch")
-    manifest = manifest.model_copy(update={"parity": parity(net, teacher, out)})
+    manifest = replace(manifest, parity=parity(net, teacher, out))
     write_manifest(out, manifest)
     return manifest
 

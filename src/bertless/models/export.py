@@ -15,6 +15,7 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+from msgspec.structs import replace
 
 from bertless.core.bundle import (
     MODEL_NAME,
@@ -133,7 +134,7 @@ def export(
     )
     write_manifest(out, manifest)
     step("measuring parity against PyTorch")
-    manifest = manifest.model_copy(update={"parity": _parity(out, checkpoint, items, reference)})
+    manifest = replace(manifest, parity=_parity(out, checkpoint, items, reference))
     write_manifest(out, manifest)
     return manifest
 
