@@ -12,10 +12,13 @@ process of its own with its `src/` first on the path. Two measures:
 - cold (`--cold N`): N fresh interpreters per tree, taking turns, each importing
   `bertless.core.service`, building the Service from the bundle and answering a first /embed with
   the real model; the import and the first request's own time are the parts a request path's
-  libraries change.
+  libraries change;
+- imports (`--importtime N`): N runs per tree of `python -X importtime -c "import
+  bertless.core.service"`, taking turns: the whole import, and the time of the modules of
+  pydantic (and its helpers) and of msgspec, each counted once (their self times summed).
 
     .venv/bin/python benchmarks/request_path.py BUNDLE --tree old=/tmp/h1-old --tree new=.
-        [--rounds 20] [--calls 200] [--cold 10]
+        [--rounds 20] [--calls 200] [--cold 10] [--importtime 10]
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import argparse
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -179,6 +183,38 @@ def cold(trees: dict[str, Path], bundle: Path, runs: int) -> dict[str, list[dict
     return results
 
 
+# Top-level packages whose modules' own import times are summed, by the library they belong to.
+LIBRARIES = {
+    "pydantic": ("pydantic", "pydantic_core", "annotated_types", "typing_inspection"),
+    "msgspec": ("msgspec",),
+}
+
+
+def importtimes(trees: dict[str, Path], runs: int) -> dict[str, list[dict[str, float]]]:
+    """`-X importtime` of bertless.core.service in fresh processes, the trees taking turns: per
+    run, the whole import and each library's modules (self times) in ms."""
+    line = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \| *(\S+)")
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+    for _ in range(runs):
+        for name, tree in trees.items():
+            done = subprocess.run(
+                [sys.executable, "-X", "importtime", "-c", "import bertless.core.service"],
+                env=environment(tree),
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=300,
+            )
+            rows = [(int(m[1]), int(m[2]), m[3]) for m in line.finditer(done.stderr)]
+            run = {
+                "bertless.core.service": next(c for _, c, n in rows if n == "bertless.core.service")
+            }
+            for library, packages in LIBRARIES.items():
+                run[library] = sum(s for s, _, n in rows if n.split(".")[0] in packages)
+            results[name].append({key: us / 1e3 for key, us in run.items()})
+    return results
+
+
 def q(values: list[float], p: float) -> float:
     return float(np.percentile(values, p))
 
@@ -190,6 +226,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--calls", type=int, default=200, help="requests per workload per round")
     parser.add_argument("--cold", type=int, default=0, help="fresh processes per tree")
+    parser.add_argument("--importtime", type=int, default=0, help="-X importtime runs per tree")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     trees = {name: Path(path) for name, path in (t.split("=", 1) for t in args.tree)}
@@ -224,6 +261,16 @@ def main() -> None:
             totals = [sum(p) for p in zip(*parts, strict=True)]
             cells = " | ".join(f"{q(p, 50):.1f}" for p in [*parts, totals])
             print(f"| {tree} | {cells} | {'yes' if runs[0]['pydantic'] else 'no'} |")
+    if args.importtime:
+        results = importtimes(trees, args.importtime)
+        print(f"\n### -X importtime, ms (q50 of {args.importtime} runs per tree, taking turns)\n")
+        keys = ["bertless.core.service", *LIBRARIES]
+        print(
+            f"| tree | {' | '.join(f'{k} (whole)' if '.' in k else f'{k} modules' for k in keys)} |"
+        )
+        print(f"|---|{'---:|' * len(keys)}")
+        for tree, runs in results.items():
+            print(f"| {tree} | {' | '.join(f'{q([r[k] for r in runs], 50):.1f}' for k in keys)} |")
     print(f"\nload after: {os.getloadavg()[0]:.1f}")
 
 
