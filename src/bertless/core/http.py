@@ -1,5 +1,7 @@
 """The HTTP exchange without a web framework: `Request`, `Response`, the errors of the exchange
-itself, and the one way a value or an error becomes JSON bytes.
+itself, the one way a value or an error becomes JSON bytes, and the one way JSON bytes become a
+validated request (`decode`: msgspec parses and validates in one pass; a refusal is one sentence
+naming the field, in the contract's words whatever msgspec's are).
 
 Kept apart from `service` so that the rules of the contract (routing, limits, the work) read on
 their own, and adapters build responses with the same encoder the service uses.
