@@ -15,16 +15,20 @@ from test_train import LABELS, review, tiny_bert
 
 from bertless import Predictor
 from bertless.cli.models import add_parsers
+from bertless.core.bundle import load_bundle
 from bertless.core.errors import InputError
+from bertless.models import static
 from bertless.models.distill import Teacher
 from bertless.models.report import similarity_quality
 from bertless.models.static import (
     StaticTable,
     check_student,
     distill_static,
+    initial_table,
     principal_directions,
     quantize_rows,
     sif_weights,
+    teacher_pass,
 )
 
 SPEARMAN = "held-out Spearman vs teacher"
@@ -133,6 +137,61 @@ def test_the_folded_table_gives_what_was_trained():
     np.testing.assert_allclose(trained, expected, rtol=1e-5, atol=1e-6)
 
 
+def test_the_contextual_start_is_the_mean_of_the_teachers_token_states(teacher, texts):
+    """Bommasani et al.'s reduction by hand: a token seen in the texts starts from the mean,
+    over its occurrences, of the teacher's last-layer states (PyTorch here, one text at a time;
+    the teacher's ONNX bundle in padded batches there)."""
+    import torch
+    from tokenizers import Tokenizer
+    from transformers import BertModel
+
+    few = texts[:6]
+    tokenizer = Tokenizer.from_file(str(teacher.bundle / "tokenizer.json"))
+    model = BertModel.from_pretrained(teacher.folder).eval()
+    sums: dict[int, np.ndarray] = {}
+    counts: dict[int, int] = {}
+    for text in few:
+        ids = tokenizer.encode(text).ids
+        with torch.no_grad():
+            states = model(torch.tensor([ids])).last_hidden_state[0].numpy()
+        for token, state in zip(ids, states, strict=True):
+            sums[token] = sums.get(token, 0) + state
+            counts[token] = counts.get(token, 0) + 1
+    seen = sorted(counts)
+
+    context = teacher_pass(load_bundle(teacher.bundle), few)
+    assert np.flatnonzero(context.counts).tolist() == seen
+    assert context.counts[seen].tolist() == [counts[t] for t in seen]
+    directions = np.eye(32, dtype=np.float32)[:16]  # the first 16 coordinates, for a plain check
+    ids = [tokenizer.encode(text).ids for text in few]
+    rows = initial_table(teacher, tokenizer, ids, directions, context)
+    expected = np.stack([sums[t] / counts[t] for t in seen])[:, :16]
+    np.testing.assert_allclose(rows[seen], expected, rtol=1e-4, atol=1e-4)
+
+
+def test_held_out_texts_never_reach_the_teacher_with_the_training_ones(
+    tmp_path, teacher, monkeypatch
+):
+    """The token states and the recombinations come from the texts learnt from only: no word of
+    a held-out text is in what the teacher is run over for them."""
+    texts = [f"w{i}a w{i}b w{i}c w{i}d" for i in range(40)]
+    passed: list[str] = []
+
+    def spy(bundle, given):
+        passed.extend(given)
+        return teacher_pass(bundle, given)
+
+    monkeypatch.setattr(static, "teacher_pass", spy)
+    distilled = distill_static(
+        teacher, texts, tmp_path, dim=8, epochs=1, recombine=2, show_progress=False
+    )
+    held_words = {word for text in distilled.held_out for word in text.split()}
+    learnt = [text for text in texts if text not in distilled.held_out]
+    assert len(passed) == 3 * len(learnt)  # the texts, then two rounds of recombinations
+    assert set(passed[: len(learnt)]) == set(learnt)
+    assert not held_words & {word for text in passed for word in text.split()}
+
+
 def test_int8_rows_round_trip_within_half_a_step():
     table = np.random.default_rng(1).normal(size=(20, 6)).astype(np.float32)
     table[3] = 0  # a row of zeros keeps a usable scale
@@ -168,6 +227,7 @@ def test_the_distill_command_reports_the_static_student(tmp_path, teacher, texts
         (["--dim", "33"], "--dim must be between 1 and the teacher's embedding width 32, not 33"),
         (["--hidden", "8"], "--hidden is for --student bilstm, not --student static"),
         (["--student-layers", "1"], "--student-layers is for --student layers, not --student"),
+        (["--dim", "8", "--recombine", "-1"], "--recombine must be 0 or more, not -1"),
     ],
 )
 def test_bad_options_get_one_sentence(tmp_path, teacher, texts, words, message):

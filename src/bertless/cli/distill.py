@@ -43,7 +43,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "bilstm: the teacher's embedding table under a small BiLSTM, for classifiers (10 epochs "
         "at 2e-3 unless told); static: one vector per token, averaged, trained on the teacher's "
         "embeddings, for embedding models, served in numpy without onnxruntime (10 epochs at "
-        "0.01 unless told)",
+        "0.003 unless told)",
     )
     layers = p.add_mutually_exclusive_group()
     add(
@@ -66,6 +66,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=int,
         help="bilstm and static students: the embedding table's width, reduced by PCA "
         "(default 128 for bilstm, 256 for static)",
+    )
+    add(
+        p,
+        "--recombine",
+        env="BERTLESS_RECOMBINE",
+        type=int,
+        help="static student: how many times the texts learnt from are recombined (the first "
+        "half of one, the second half of another) into more texts for the teacher to label "
+        "(default 1; 0 for none)",
     )
     add(
         p,
@@ -151,7 +160,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
 
         del common["temperature"]  # a table matches vectors, not probabilities
         dim = 256 if args.dim is None else args.dim
-        distilled = distill_static(teacher, texts, out, dim=dim, **common)
+        recombine = 1 if args.recombine is None else args.recombine
+        distilled = distill_static(teacher, texts, out, dim=dim, recombine=recombine, **common)
     elif args.student == "bilstm":
         from bertless.models.bilstm import distill_bilstm
 
@@ -222,6 +232,7 @@ def _check_student_flags(args: argparse.Namespace) -> None:
         "--student-model": (args.student_model, "layers"),
         "--dim": (args.dim, "bilstm or static"),
         "--hidden": (args.hidden, "bilstm"),
+        "--recombine": (args.recombine, "static"),
     }
     for flag, (value, kinds) in meant.items():
         if value is not None and args.student not in kinds.split(" or "):

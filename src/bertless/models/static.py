@@ -41,6 +41,7 @@ from bertless.core.bundle import (
 )
 from bertless.core.errors import InputError
 from bertless.core.predictor import open_engine
+from bertless.models.augment import recombinations
 from bertless.models.batching import Encoded, length_batches
 from bertless.models.distill import Distilled, Teacher, held_out_distance, split
 from bertless.models.loop import fit
@@ -193,6 +194,7 @@ def distill_static(
     batch_size: int = 64,
     learning_rate: float = 0.003,
     rank: int = 64,
+    recombine: int = 1,
     held_out_fraction: float = 0.1,
     patience: int = 2,
     quantize: str | None = None,
@@ -206,6 +208,9 @@ def distill_static(
     A `held_out_fraction` of the texts is kept for early stopping and the report, as for the
     other students. `rank` is how many dimensions each token's row may move in on its own (see
     `StaticTable`); on MiniLM and vader:all, 64 at a rate of 0.003 did best of those tried.
+    `recombine` is how many times the texts learnt from are recombined into more texts for the
+    teacher to label (see `models/augment.py`); texts given with their `targets` are not, since
+    the teacher is not run then.
     """
     check_student(teacher, dim)
     texts = list(texts)
@@ -213,17 +218,26 @@ def distill_static(
         raise InputError("distillation needs at least two texts: one to learn, one to check.")
     if epochs < 1:
         raise InputError(f"epochs must be at least 1, not {epochs}.")
+    if recombine < 0:
+        raise InputError(f"--recombine must be 0 or more, not {recombine}.")
     out = Path(out)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     held, rest = split(len(texts), held_out_fraction, rng)
     context = None
     if targets is None:  # token states from the texts learnt from only, never the held-out ones
-        step("labelling the texts with the teacher, keeping each token's states in context")
-        context = teacher_pass(load_bundle(teacher.bundle), [texts[i] for i in rest])
-        targets = np.empty((len(texts), context.vectors.shape[1]), dtype=np.float32)
-        targets[rest] = context.vectors
+        made = recombinations([texts[i] for i in rest], recombine, rng)
+        step(
+            f"labelling the texts and {len(made)} recombinations of them with the teacher, "
+            "keeping each token's states in context"
+        )
+        context = teacher_pass(load_bundle(teacher.bundle), [texts[i] for i in rest] + made)
+        targets = np.empty((len(texts) + len(made), context.vectors.shape[1]), dtype=np.float32)
+        targets[rest] = context.vectors[: len(rest)]
+        targets[len(texts) :] = context.vectors[len(rest) :]
         targets[held] = teacher.label([texts[i] for i in held])
+        rest = np.concatenate([rest, np.arange(len(texts), len(targets))])
+        texts = texts + made
     tokenizer = _tokenizer(teacher, max_length)
     ids = [e.ids for e in tokenizer.encode_batch(texts)]
     directions = principal_directions(targets[rest], dim)
