@@ -164,20 +164,25 @@ def classifier_service(classifier_bundle):
 
 @pytest.fixture(scope="session")
 def packaged(request, tmp_path_factory):
-    """`packaged(cloud, precision="fp32")`: the default model's artifact for a cloud, built once
-    per session with `--python 3.11`, the Python this machine has, so every proof runs (on AWS
-    that also means Amazon Linux 2 wheels, glibc 2.26). Wheels come from the user's wheel cache."""
+    """`packaged(cloud, precision="fp32", layers=False)`: the default model's artifact for a
+    cloud, built once per session with `--python 3.11`, the Python this machine has, so every
+    proof runs (on AWS that also means Amazon Linux 2 wheels, glibc 2.26). Wheels come from the
+    user's wheel cache. `layers` is `package --layers` (AWS): the int8 model's one zip for 3.11
+    is just under Lambda's 50 MB direct upload, so it is split only when asked."""
     from bertless.packaging.package import package
 
     out = tmp_path_factory.mktemp("artifacts")
     fixtures = {"fp32": "minilm_bundle", "int8": "minilm_int8_bundle"}
     built = {}
 
-    def build(cloud: str, precision: str = "fp32"):
-        if (cloud, precision) not in built:
+    def build(cloud: str, precision: str = "fp32", layers: bool = False):
+        if (cloud, precision, layers) not in built:
             bundle = request.getfixturevalue(fixtures[precision])
-            built[cloud, precision] = package(cloud, bundle, out / precision, python="3.11")
-        return built[cloud, precision]
+            folder = out / (f"{precision}-layers" if layers else precision)
+            built[cloud, precision, layers] = package(
+                cloud, bundle, folder, python="3.11", layers=layers
+            )
+        return built[cloud, precision, layers]
 
     return build
 

@@ -72,7 +72,7 @@ def layer_sha(artifact) -> str:
 def test_int8_default_deploys_with_no_bucket_and_a_second_model_reuses_its_layer(
     packaged, classifier_artifact, moto_endpoint, awslambda
 ):
-    first = packaged("aws", "int8")
+    first = packaged("aws", "int8", layers=True)
     layer = first.layer.name
     assert first.zipped_bytes > 20 * 2**20  # a real model: the function zip holds the bundle
 

@@ -1,8 +1,9 @@
-"""`bertless package aws`: the runtime in a content-named Lambda layer when one zip is too big.
+"""`bertless package aws --layers`: the runtime in a content-named Lambda layer.
 
-The int8 default model's one zip is over Lambda's 50 MB direct upload with Python 3.11 (the
-Python this machine has, see `packaged`), so it is split without being asked: both zips upload
-directly, and the proof runs the function with the layer where Lambda puts it (/opt/python).
+The int8 default model split in two (`packaged(..., layers=True)`, Python 3.11, the Python this
+machine has): both zips upload directly, and the proof runs the function with the layer where
+Lambda puts it (/opt/python). Split without being asked when one zip would be over the 50 MB
+direct upload: the int8 model for Python 3.12 (tests/packaging/test_package.py).
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ def infos(path) -> list[zipfile.ZipInfo]:
         return archive.infolist()
 
 
-def test_int8_default_is_split_so_both_zips_upload_directly(packaged):
-    artifact = packaged("aws", "int8")
+def test_int8_split_in_two_both_zips_upload_directly(packaged):
+    artifact = packaged("aws", "int8", layers=True)
     report = Report.read(artifact.report_path)
 
     assert artifact.layer is not None and report.upload == "direct"
@@ -48,7 +49,7 @@ def test_int8_default_is_split_so_both_zips_upload_directly(packaged):
 
 
 def test_the_function_zip_holds_bertless_and_the_bundle_and_the_layer_the_runtime(packaged):
-    artifact = packaged("aws", "int8")
+    artifact = packaged("aws", "int8", layers=True)
     function = [i.filename for i in infos(artifact.path)]
     layer = [i.filename for i in infos(artifact.layer.path)]
 
@@ -60,14 +61,14 @@ def test_the_function_zip_holds_bertless_and_the_bundle_and_the_layer_the_runtim
     }
     assert all(name.startswith("python/") for name in layer)
     tops = {name.split("/")[1] for name in layer}
-    assert {"onnxruntime", "numpy", "tokenizers", "pydantic", "pydantic_core"} <= tops
-    assert not tops & {"bertless", "bundle", "torch", "transformers"}
+    assert {"onnxruntime", "numpy", "tokenizers", "msgspec"} <= tops
+    assert not tops & {"bertless", "bundle", "torch", "transformers", "pydantic", "pydantic_core"}
     # the layer's bytecode sits beside its sources, under python/ as Lambda will import them
     assert "python/numpy/__pycache__/__init__.cpython-311.pyc" in layer
 
 
 def test_the_proof_imports_the_runtime_from_the_layer_and_fails_without_it(packaged):
-    artifact = packaged("aws", "int8")
+    artifact = packaged("aws", "int8", layers=True)
     report = Report.read(artifact.report_path)
     assert report.proof["status"] == "passed", report.proof["reason"]
     assert {"onnxruntime", "numpy", "tokenizers"} <= set(report.proof["modules"])
@@ -81,7 +82,7 @@ def test_the_proof_imports_the_runtime_from_the_layer_and_fails_without_it(packa
 def test_a_layer_is_named_by_its_content_so_another_bundle_finds_the_same_one(
     packaged, classifier_bundle, tmp_path
 ):
-    first = packaged("aws", "int8")
+    first = packaged("aws", "int8", layers=True)
     other = package("aws", classifier_bundle, tmp_path, python=PYTHON, prove=False, layers=True)
 
     assert other.layer is not None and other.sha256 != first.sha256
@@ -91,7 +92,7 @@ def test_a_layer_is_named_by_its_content_so_another_bundle_finds_the_same_one(
 
 
 def test_read_artifact_finds_the_layer_and_refuses_a_changed_one(packaged, tmp_path):
-    artifact = packaged("aws", "int8")
+    artifact = packaged("aws", "int8", layers=True)
     assert read_artifact(artifact.report_path) == artifact
 
     for path in (artifact.path, artifact.report_path, artifact.layer.path):

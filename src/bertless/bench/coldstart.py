@@ -107,7 +107,7 @@ def bundle_cold_starts(
     result = ColdStart(
         method=(
             f"fresh `{sys.executable} -I` per run: interpreter start, import of "
-            "bertless.core.service (numpy, onnxruntime, tokenizers, pydantic), "
+            "bertless.core.service (numpy, onnxruntime, tokenizers, msgspec), "
             "Service.from_bundle, the first request through Service.handle"
         ),
         phases=("interpreter start", "import", "model load", "first answer"),

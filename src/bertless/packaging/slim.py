@@ -57,7 +57,6 @@ UNUSED_PATHS: dict[str, tuple[str, ...]] = {
         "numpy/core/_simd.",  # the SIMD test harness (3.4 MB), imported by numpy's tests only
         "numpy/_core/_simd.",
     ),
-    "pydantic": ("pydantic/v1/", "pydantic/mypy.py"),  # the v1 compatibility API, a mypy plugin
 }
 """Path prefixes of build-time tools and test harnesses inside runtime wheels."""
 

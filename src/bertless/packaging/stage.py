@@ -34,11 +34,7 @@ GROUPS = {
     "onnxruntime": "onnxruntime",
     "numpy": "numpy",
     "tokenizers": "tokenizers",
-    "pydantic": "pydantic",
-    "pydantic-core": "pydantic",
-    "annotated-types": "pydantic",
-    "typing-inspection": "pydantic",
-    "typing-extensions": "pydantic",
+    "msgspec": "msgspec",
 }
 
 
@@ -185,5 +181,5 @@ def space(entries: Sequence[Entry], zipped: dict[str, int]) -> list[Component]:
     for entry in entries:
         files[entry.part] += 1
         sizes[entry.part] += entry.size
-    order = ["bundle", "onnxruntime", "numpy", "tokenizers", "pydantic", "bertless", "the rest"]
+    order = ["bundle", "onnxruntime", "numpy", "tokenizers", "msgspec", "bertless", "the rest"]
     return [Component(p, files[p], sizes[p], zipped.get(p, 0)) for p in order if p in files]
