@@ -3,8 +3,9 @@
 Each artifact is unpacked once (with its Lambda layer's files beside the function's) and started
 in turn, run by run, in a fresh `pythonX.Y -I -S -B` of its own Python with its files alone on
 the path (bertless.bench.coldshare): the floor (interpreter, numpy, onnxruntime, tokenizers,
-pydantic, the tokenizer's parse, the session, the model run) and bertless's own share (its imports,
-the bundle check, building the service, the first request outside the model run). Taking turns
+msgspec or, in an artifact from before it, pydantic, the tokenizer's parse, the session, the
+model run) and bertless's own share (its imports, the bundle check, building the service, the
+first request outside the model run). Taking turns
 means a noisy neighbour slows all alike; the table gives q50 per phase and each artifact's ratio
 to the first. Use it to see what a change to bertless itself did to a cold start: the same bundle
 packaged before and after it.

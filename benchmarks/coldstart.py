@@ -15,10 +15,11 @@ run by run so a noisy neighbour slows both alike; the table gives medians and th
 Whose time it is (bertless.bench.coldshare): in the same rounds, the artifact's own interpreter
 runs what the handler module does at init, with the same files on its path and no runtime client,
 stamping each step: the floor any program serving this model with these libraries pays
-(interpreter, imports of numpy, onnxruntime, tokenizers and pydantic, the tokenizer's parse, the
-onnxruntime session, the model run) and bertless's own share (its imports, the bundle check,
-building the service, the first request outside the model run), with quantiles over the runs
-and the modules its imports spend on (`-X importtime`, one more run).
+(interpreter, imports of numpy, onnxruntime, tokenizers and msgspec, or pydantic in an artifact
+from before msgspec, the tokenizer's parse, the onnxruntime session, the model run) and
+bertless's own share (its imports, the bundle check, building the service, the first request
+outside the model run), with quantiles over the runs and the modules its imports spend on
+(`-X importtime`, one more run).
 
 With `--image LAYOUT` (an OCI image layout from `bertless package aws --format image`), a third
 arm: the image's layers unpacked in order into a root filesystem, its `/var/task` started the same
