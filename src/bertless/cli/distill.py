@@ -21,7 +21,7 @@ from bertless.cli.training import (
 # Each kind of student's epochs and learning rate when the command line gives none: a layers
 # student starts close to its teacher; a BiLSTM learns all but its embeddings from scratch, and
 # an epoch of it costs seconds.
-STUDENTS = {"layers": (2, 1e-4), "bilstm": (10, 2e-3), "static": (10, 0.003)}
+STUDENTS = {"layers": (2, 1e-4), "bilstm": (10, 2e-3), "static": (20, 0.001)}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -42,8 +42,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="layers: the teacher with layers dropped (default; 2 epochs at 1e-4 unless told); "
         "bilstm: the teacher's embedding table under a small BiLSTM, for classifiers (10 epochs "
         "at 2e-3 unless told); static: one vector per token, averaged, trained on the teacher's "
-        "embeddings, for embedding models, served in numpy without onnxruntime (10 epochs at "
-        "0.003 unless told)",
+        "embeddings, for embedding models, served in numpy without onnxruntime (20 epochs at "
+        "0.001 unless told)",
     )
     layers = p.add_mutually_exclusive_group()
     add(
