@@ -183,7 +183,7 @@ def compare(args: argparse.Namespace, scratch: Path) -> None:
         total = median(runs, "total")
         print(
             f"| bertless AWS artifact{name}, awslambdaric (python{artifact.python} -I -S -B) | "
-            f"{phases} | {total:,.0f} | {total / s_total:.2f}x |"
+            f"{phases} | {total:,.0f} | {total / s_total:.3f}x |"
         )
     phases = ", ".join(
         f"{p} {median(st_runs, p):,.0f}"
@@ -199,29 +199,36 @@ def compare(args: argparse.Namespace, scratch: Path) -> None:
         total = median(runs, "total")
         print(
             f"| {other.path.name} ({other.zipped_bytes / 2**20:.1f} MB zipped) | {phases} | "
-            f"{total:,.0f} | {total / s_total:.2f}x; {total / first:.2f}x the first artifact |"
+            f"{total:,.0f} | {total / s_total:.3f}x; {total / first:.2f}x the first artifact |"
         )
 
 
 def print_share(
     share: ShareRuns, lambda_runs: list[dict[str, float]], st_runs: list[dict[str, float]]
 ) -> None:
-    """The floor and bertless's own share of the probe's cold starts, phase by phase."""
+    """The floor and bertless's own share of the probe's cold starts, phase by phase, each also
+    as a fraction of sentence-transformers' median cold start: what a phase costs of the goal."""
     total = share.quantile("total", 0.5)
+    st_total = statistics.median(r["total"] for r in st_runs)
     print(
         f"\nWhose time a cold start is: {len(share.runs)} fresh runs of the artifact's interpreter "
         "doing what its handler module does at init, then one /embed (no runtime client)\n"
     )
-    print("| phase | whose | q50 ms | q90 ms | max ms | of the total (q50) |")
-    print("|---|---|---:|---:|---:|---:|")
+    print(
+        "| phase | whose | q50 ms | q90 ms | max ms | of the total (q50) | "
+        f"of sentence-transformers' {st_total:,.0f} ms |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|")
     rows = [(p, "floor") for p in FLOOR] + [(p, "bertless") for p in OWN]
     rows += [("floor", "sum"), ("own", "sum: bertless's share"), ("total", "spawn to answer")]
     for phase, whose in rows:
         q50, q90, worst = (share.quantile(phase, q) for q in (0.5, 0.9, 1.0))
-        print(f"| {phase} | {whose} | {q50:,.1f} | {q90:,.1f} | {worst:,.1f} | {q50 / total:.1%} |")
+        print(
+            f"| {phase} | {whose} | {q50:,.1f} | {q90:,.1f} | {worst:,.1f} | {q50 / total:.1%} "
+            f"| {q50 / st_total:.4f}x |"
+        )
     own = share.quantile("own", 0.5)
     lambda_total = statistics.median(r["total"] for r in lambda_runs)
-    st_total = statistics.median(r["total"] for r in st_runs)
     print(
         f"\nbertless's own share: {own:,.0f} ms (q50), {own / total:.1%} of this probe's cold "
         f"start ({total:,.0f} ms) and {own / lambda_total:.1%} of the artifact's under "
