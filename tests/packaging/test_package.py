@@ -166,6 +166,8 @@ def test_zip_entries_have_fixed_times_and_permissions(packaged):
         infos = archive.infolist()
     assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
     assert {i.external_attr >> 16 for i in infos} == {0o100644}
+    # the artifact itself is readable by others too, as its split layer is (not mkstemp's 0600)
+    assert packaged("aws").path.stat().st_mode & 0o777 == 0o644
 
 
 def test_aws_python311_wheels_fit_amazon_linux_2_glibc(packaged):

@@ -156,6 +156,7 @@ def package(
     name = _artifact_name(loaded, cloud, python, arch)
     say(f"writing {name} ({len(entries)} files, {megabytes(unzipped)} unzipped)")
     scratch = Path(tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=".partial")[1])
+    scratch.chmod(0o644)  # mkstemp's 0600 would otherwise be the artifact's, unlike its layer's
     split_scratch, layer_scratch = scratch.with_suffix(".function"), scratch.with_suffix(".layer")
     layer = None
     try:
