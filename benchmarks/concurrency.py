@@ -1,13 +1,11 @@
 """Serving under concurrency: `bertless serve` with and without batching across requests.
 
-Three servers on the same bundle run side by side in one run: the default (BERTLESS_BATCHING=1:
-waiting requests share a model run; up to one run per CPU at a time, each on one thread, a run
-alone on all of them), the same with BERTLESS_MODEL_RUNS=1 (one run at a time on every CPU's
-thread: what the server did before runs overlapped), and BERTLESS_BATCHING=0 (each request runs
-alone, up to one run per CPU at a time). At 1, 8 and 32 concurrent clients, each client sends
-batch-1 /embed requests (mixed texts, 3 to 200 words, or `--words N` each) on its own kept-alive
-connection; the servers take turns in short rounds whose order alternates, so that whatever else
-the machine does falls on all alike. Reported per server and level: throughput, q50/q95/q99 latency,
+Two servers on the same bundle run side by side in one run, one with BERTLESS_BATCHING=1 (the
+default: waiting requests share a model run) and one with BERTLESS_BATCHING=0 (each request runs
+alone, one at a time). At 1, 8 and 32 concurrent clients, each client sends batch-1 /embed
+requests (mixed texts, 3 to 200 words, or `--words N` each) on its own kept-alive connection;
+the servers take turns in short rounds whose order alternates, so that whatever else the machine
+does falls on both alike. Reported per server and level: throughput, q50/q95/q99 latency,
 peak RSS during the burst (server process and its workers, sampled every 10 ms) and RSS at
 least 30 s after the burst, with ratios to the batching-off server and to the one-client peak;
 also the server's CPU time per request and the rows per model run (from its /metrics), which
@@ -255,16 +253,12 @@ def main() -> None:
         ratio = q["q50"] / overhead["direct"]["q50"]
         print(f"| {name} | {q['q50']:.2f} | {q['q95']:.2f} | {q['q99']:.2f} | {ratio:.3f} |")
 
-    servers = {
-        "batching": {"BERTLESS_BATCHING": "1"},
-        "batching, one run at a time": {"BERTLESS_BATCHING": "1", "BERTLESS_MODEL_RUNS": "1"},
-        "no batching": {"BERTLESS_BATCHING": "0"},
-    }
+    servers = {"batching": "1", "no batching": "0"}
     results: dict[tuple[str, int], dict[str, float]] = {}
     with ExitStack() as stack:
         urls = {
-            name: stack.enter_context(local_server(Path(bundle), env=env))
-            for name, env in servers.items()
+            name: stack.enter_context(local_server(Path(bundle), env={"BERTLESS_BATCHING": flag}))
+            for name, flag in servers.items()
         }
         if args.infinity:
             from bertless.models.checkpoint import default_model_path
@@ -277,7 +271,7 @@ def main() -> None:
         started_rss = {name: rss_mb(url.pid) for name, url in urls.items()}
         for clients in LEVELS:
             # Short rounds, the servers' order alternating, so that what else the machine does
-            # falls on all alike.
+            # falls on both alike.
             bursts: dict[str, list[dict]] = {name: [] for name in urls}
             for round_ in range(args.rounds):
                 names = list(urls) if round_ % 2 == 0 else list(urls)[::-1]

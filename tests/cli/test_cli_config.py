@@ -158,16 +158,6 @@ def test_the_server_reads_its_switches_with_the_same_parser(monkeypatch):
         Config.from_env(None)
 
 
-def test_model_runs_default_to_the_cpus_and_take_only_a_positive_count(monkeypatch):
-    monkeypatch.setenv("BERTLESS_THREADS", "3")  # what available_cpus() reports
-    assert Config.from_env(None).model_runs == 3
-    monkeypatch.setenv("BERTLESS_MODEL_RUNS", "1")
-    assert Config.from_env(None).model_runs == 1
-    monkeypatch.setenv("BERTLESS_MODEL_RUNS", "0")
-    with pytest.raises(BundleError, match="BERTLESS_MODEL_RUNS='0' must be a positive whole"):
-        Config.from_env(None)
-
-
 def without(module: str, argv: list[str]) -> subprocess.CompletedProcess:
     """`bertless ARGV` in a fresh interpreter where `module` cannot be imported."""
     code = (

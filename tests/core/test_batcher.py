@@ -118,33 +118,6 @@ def test_without_merging_each_request_runs_alone_one_at_a_time():
     assert runner.runs == [[0], [1], [2, 3], [4]]
 
 
-def test_up_to_slots_runs_go_at_once_and_the_rest_wait():
-    """With a slot per CPU, as many runs as slots are under way together (each waits for the
-    other at a barrier, which one slot would never get past); the next request waits."""
-    both_running = threading.Barrier(2, timeout=30)
-    release = threading.Event()
-    started: list[int] = []
-
-    def runner(encodings: list) -> np.ndarray:
-        started.append(encodings[0].number)
-        if len(started) <= 2:
-            both_running.wait()
-            assert release.wait(30)
-        return np.array([[text.number * 10.0] for text in encodings])
-
-    batcher = Batcher(runner, max_batch_size=8, queue_limit=100, merge=True, slots=2)
-    with ThreadPoolExecutor(3) as pool:
-        running = [pool.submit(batcher.run, texts(n)) for n in (1, 2)]
-        wait_until(lambda: len(started) == 2, "two runs under way")
-        third = pool.submit(batcher.run, texts(3))
-        wait_until(lambda: batcher.waiting() == 1, "the third request waiting")
-        release.set()
-        assert [f.result(30).ravel().tolist() for f in running] == [[10.0], [20.0]]
-        assert third.result(30).ravel().tolist() == [30.0]
-    assert sorted(started) == [1, 2, 3]
-    assert batcher.waiting() == 0 and batcher.idle_since() is not None
-
-
 def test_a_full_queue_refuses_with_retry_after():
     runner = HeldRunner()
     batcher = Batcher(runner, max_batch_size=8, queue_limit=2, merge=True)
@@ -270,7 +243,6 @@ def test_one_request_at_a_time_runs_alone(recorded_service):
 
 def test_the_queues_503_is_the_contracts_json_with_retry_after(minilm_bundle, monkeypatch):
     monkeypatch.setenv("BERTLESS_MAX_CONCURRENT_REQUESTS", "1")
-    monkeypatch.setenv("BERTLESS_MODEL_RUNS", "1")  # so the second request waits
     service = Service.from_bundle(minilm_bundle)
     assert service.batcher is not None
     runner = HeldRunner(then=service.batcher._runner)

@@ -144,28 +144,6 @@ def test_threads_share_one_predictor(minilm_bundle):
         np.testing.assert_allclose(results[k], expected[k::4], atol=1e-5)
 
 
-def test_a_run_beside_another_takes_one_thread_and_gives_the_rows_it_gets_alone(
-    minilm_bundle, st_reference
-):
-    """A run that overlaps another (a serving process runs one per CPU) goes to a one-thread
-    session opened at the first overlap; a lone run, all a Lambda instance ever makes, opens
-    none. Both agree with PyTorch as the lone run does."""
-    predictor = Predictor.load(minilm_bundle, threads=2)
-    engine = predictor._engine
-    alone = predictor.encode(SENTENCES, truncate=True)
-    assert engine._one_thread is None, "a lone run opened the second session"
-    engine._in_flight = 1  # as if another run were under way
-    try:
-        beside = predictor.encode(SENTENCES, truncate=True)
-    finally:
-        engine._in_flight = 0
-    assert engine._one_thread is not None
-    assert engine._one_thread.get_session_options().intra_op_num_threads == 1
-    assert engine.session.get_session_options().intra_op_num_threads == 2
-    np.testing.assert_allclose(beside, alone, atol=1e-5)
-    assert cos(beside, st_reference).min() >= 0.9999
-
-
 @pytest.mark.parametrize(
     ("spin", "key", "value"),
     [

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bertless.core.bundle import Manifest
-from bertless.core.cpus import available_cpus
 from bertless.core.errors import BundleError
 
 # TEI's default payload limit (--payload-limit 2000000).
@@ -69,8 +68,6 @@ class Config:
     max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS
     # Whether concurrent requests share model runs (see core.batcher).
     batching: bool = True
-    # Model runs at once (core.batcher); the default, one per CPU, keeps every CPU busy.
-    model_runs: int = 1
     # GET /metrics (Prometheus); `bertless serve` turns it on, functions only when asked.
     metrics: bool = False
 
@@ -78,8 +75,8 @@ class Config:
     def from_env(cls, manifest: Manifest | None) -> Config:
         """BERTLESS_MAX_BATCH_SIZE, BERTLESS_MAX_BODY_BYTES, BERTLESS_AUTO_TRUNCATE override the
         manifest; BERTLESS_API_KEY turns on auth; BERTLESS_CORS_ORIGINS (comma-separated) CORS;
-        BERTLESS_MAX_CONCURRENT_REQUESTS bounds the queue, BERTLESS_BATCHING=0 stops merging,
-        BERTLESS_MODEL_RUNS sets the model runs at once; BERTLESS_METRICS=1 serves GET /metrics."""
+        BERTLESS_MAX_CONCURRENT_REQUESTS bounds the queue, BERTLESS_BATCHING=0 stops merging;
+        BERTLESS_METRICS=1 serves GET /metrics."""
         auto = env_bool("BERTLESS_AUTO_TRUNCATE")
         batching = env_bool("BERTLESS_BATCHING")
         origins = os.environ.get("BERTLESS_CORS_ORIGINS", "")
@@ -93,7 +90,6 @@ class Config:
             max_concurrent_requests=_positive("BERTLESS_MAX_CONCURRENT_REQUESTS")
             or DEFAULT_MAX_CONCURRENT_REQUESTS,
             batching=True if batching is None else batching,
-            model_runs=_positive("BERTLESS_MODEL_RUNS") or available_cpus(),
             metrics=bool(env_bool("BERTLESS_METRICS")),
         )
 

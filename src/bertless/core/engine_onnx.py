@@ -1,20 +1,11 @@
-"""The onnxruntime engine: shared sessions that turn padded token ids into the graph's output.
+"""The onnxruntime engine: one shared session that turns padded token ids into the graph's output.
 
 Everything onnxruntime-specific lives here (session options, thread spinning, the arena, checking
 the graph against the manifest), so that a bundle whose model is not an ONNX graph never imports
 onnxruntime at all.
-
-A run alone uses every CPU through onnxruntime's intra-op threads. Runs that overlap (a serving
-process runs up to one batch per CPU at a time, `core.batcher`) each use one thread instead, in a
-second session opened at the first overlap: one run per CPU served 1.2-1.8x the rows per second of
-one run at a time on all of them (`benchmarks/parallel_runs.py`), because a small batch leaves an
-intra-op pool mostly waiting. A lone run keeps all threads, since on one thread it was about 13%
-slower; a process that never overlaps runs (a Lambda instance) never opens the second session.
 """
 
 from __future__ import annotations
-
-import threading
 
 import numpy as np
 import onnxruntime as ort
@@ -46,15 +37,12 @@ def spin_entries() -> dict[str, str]:
 
 
 class OnnxEngine:
-    """A bundle's `model.onnx` in onnxruntime sessions, safe to share between threads."""
+    """A bundle's `model.onnx` in one onnxruntime session, safe to share between threads."""
 
     def __init__(self, bundle: Bundle, threads: int) -> None:
         self.bundle = bundle
         self.session = self._open_session(threads)
         self._check_graph()
-        self._lock = threading.Lock()
-        self._in_flight = 0
-        self._one_thread: ort.InferenceSession | None = None if threads > 1 else self.session
         # After each run the arena gives back what the run grew it by: kept (onnxruntime's
         # default), one request of 32 texts at full length left a process at 500 MB instead of
         # about 230 MB for as long as it lived, with no batch-1 request faster for it
@@ -65,24 +53,10 @@ class OnnxEngine:
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         """The manifest's output for one padded micro-batch, given every input the graph takes."""
         manifest = self.bundle.manifest
-        inputs = {name: feeds[name] for name in manifest.inputs}
-        with self._lock:
-            self._in_flight += 1
-            alone = self._in_flight == 1
-        try:
-            session = self.session if alone else self._overlapping()
-            (out,) = session.run([manifest.output], inputs, self._run_options)
-        finally:
-            with self._lock:
-                self._in_flight -= 1
+        (out,) = self.session.run(
+            [manifest.output], {name: feeds[name] for name in manifest.inputs}, self._run_options
+        )
         return out
-
-    def _overlapping(self) -> ort.InferenceSession:
-        """The one-thread session for a run beside others, opened at the first overlap. Two
-        threads that overlap first both open one; either serves."""
-        if self._one_thread is None:
-            self._one_thread = self._open_session(1)
-        return self._one_thread
 
     def _open_session(self, threads: int) -> ort.InferenceSession:
         options = ort.SessionOptions()

@@ -78,7 +78,6 @@ class Service:
                 config.max_batch_size,
                 config.max_concurrent_requests,
                 merge=config.batching,
-                slots=config.model_runs,
             )
             predictor.runner = self.batcher.run
         self._openapi: bytes | None = None  # built at the first GET /openapi.json (`openapi`)
