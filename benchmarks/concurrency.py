@@ -18,7 +18,8 @@ at a time against runs of 2 to 32 texts of the same length, which no server can 
 requests (HTTP and JSON work per request is not shared at all).
 
 With `--infinity PYTHON`, Infinity (`infinity-emb`, dynamic batching, ONNX engine on CPU, the
-same MiniLM in fp32 from the local checkpoint; see benchmarks/infinity_peer.py) takes its turn
+same MiniLM from the local checkpoint, in fp32, or in int8 when the bundle is int8: see
+benchmarks/infinity_peer.py) takes its turn
 in the same rounds, each client sending batch-1 `POST /embeddings` ({"input": [text]}), and gets
 rows in the same table (no rows per model run: it exports none). It cannot share this project's
 environment (0.0.78 pins numpy<2, transformers<5 and sentence-transformers<4), so PYTHON is the
@@ -240,6 +241,8 @@ def main() -> None:
 
         bundle = str(Path(tempfile.mkdtemp()) / "minilm")
         export(None, bundle)
+    # An int8 bundle meets Infinity serving an int8 export too (see infinity_peer).
+    int8 = json.loads((Path(bundle) / "bundle.json").read_text()).get("precision") == "int8"
     texts = mixed_texts(args.requests)
     if args.words:
         texts = [" ".join((t.split() * args.words)[: args.words]) for t in texts]
@@ -264,7 +267,7 @@ def main() -> None:
             from bertless.models.checkpoint import default_model_path
 
             urls[INFINITY] = stack.enter_context(
-                infinity_server(args.infinity, Path(default_model_path()))
+                infinity_server(args.infinity, Path(default_model_path()), quantized=int8)
             )
         for name, url in urls.items():  # warm-up, one client
             client(url, mixed_texts(20, seed=2), name)
@@ -288,7 +291,8 @@ def main() -> None:
         f"\n{args.requests} batch-1 /embed requests per level and server in {args.rounds} "
         "rounds, the servers' order alternating, "
         f"{f'{args.words} words each' if args.words else 'mixed texts of 3 to 200 words'}, "
-        f"bertless serve{' and Infinity' if args.infinity else ''} ({psutil.cpu_count()} CPUs); "
+        f"bertless serve{' and Infinity' if args.infinity else ''} ({psutil.cpu_count()} CPUs, "
+        f"{'int8' if int8 else 'fp32'}); "
         "1-minute load "
         f"average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after; RSS after warm-up: "
         + ", ".join(f"{name} {mb:.0f} MB" for name, mb in started_rss.items())

@@ -10,6 +10,12 @@ were 0.5-0.9 cosine from bertless's; with it they are the same vectors, within 1
 Infinity 0.0.78 hands optimum 2.1 the ONNX file's whole path where a bare name is compared, and
 fails to load a model given by absolute path; started inside the folder with `--model-id .` the
 path is the bare name, which is why the server's cwd is the folder.
+
+For an int8 comparison, `quantized=True` adds the same export quantized by that environment's
+`optimum-cli onnxruntime quantize --avx512_vnni` (dynamic int8, the recipe of sentence-transformers'
+own qint8 exports) as `model_quantized.onnx`: on a CPU, Infinity's ONNX engine prefers a file whose
+name holds "quantize" (its `--onnx-do-not-prefer-quantized` turns that off), and it logs which it
+took.
 """
 
 from __future__ import annotations
@@ -36,19 +42,34 @@ POOLING_FILES = (
 )
 
 
-def onnx_folder(python: Path, checkpoint: Path, folder: Path) -> Path:
+def onnx_folder(python: Path, checkpoint: Path, folder: Path, quantized: bool = False) -> Path:
     """Export CHECKPOINT's encoder to FOLDER/model.onnx with Infinity's environment, plus the
-    checkpoint's pooling files."""
+    checkpoint's pooling files, and with QUANTIZED its int8 version beside it."""
+    optimum = [str(python.parent / "optimum-cli")]
+    env = {**os.environ, **OFFLINE, "HF_HOME": str(folder.parent / "hf")}
     subprocess.run(
         [
-            str(python.parent / "optimum-cli"),
+            *optimum,
             *("export", "onnx", "--model", str(checkpoint)),
             *("--task", "feature-extraction", "--library-name", "transformers", str(folder)),
         ],
-        env={**os.environ, **OFFLINE, "HF_HOME": str(folder.parent / "hf")},
+        env=env,
         check=True,
         capture_output=True,
     )
+    if quantized:
+        out = folder.parent / "quantized"
+        subprocess.run(
+            [
+                *optimum,
+                *("onnxruntime", "quantize", "--avx512_vnni"),
+                *("--onnx_model", str(folder), "-o", str(out)),
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        shutil.move(out / "model_quantized.onnx", folder / "model_quantized.onnx")
     for name in POOLING_FILES:
         source = checkpoint / name
         if source.is_dir():
@@ -59,10 +80,12 @@ def onnx_folder(python: Path, checkpoint: Path, folder: Path) -> Path:
 
 
 @contextmanager
-def infinity_server(python: Path, checkpoint: Path, timeout: float = 300) -> Iterator[ServerURL]:
+def infinity_server(
+    python: Path, checkpoint: Path, quantized: bool = False, timeout: float = 300
+) -> Iterator[ServerURL]:
     """Infinity's server (ONNX engine, CPU) on a free 127.0.0.1 port until the block ends."""
     with tempfile.TemporaryDirectory() as scratch, tempfile.TemporaryFile() as log:
-        folder = onnx_folder(python, checkpoint, Path(scratch) / "model")
+        folder = onnx_folder(python, checkpoint, Path(scratch) / "model", quantized)
         port = free_port()
         command = [
             str(python.parent / "infinity_emb"),
