@@ -13,9 +13,11 @@ say where the time went even when other processes share the CPUs and make throug
 
 First, in process, a lone request through the batcher against the session called directly
 (what a Lambda instance does), interleaved, so the cost of the batcher itself is seen apart
-from HTTP. Last, in process, the ceiling of sharing: rows/s of the model alone run one text
-at a time against runs of 2 to 32 texts of the same length, which no server can beat by merging
-requests (HTTP and JSON work per request is not shared at all).
+from HTTP. Then, in process and without HTTP, 8 and 32 threads calling `Service.handle` with
+the same texts: what the HTTP layer costs the batching. Last, in process, the ceiling of
+sharing: rows/s of the model alone run one text at a time against runs of 2 to 32 texts of the
+same length, which no server can beat by merging requests (HTTP and JSON work per request is
+not shared at all).
 
 With `--infinity PYTHON`, Infinity (`infinity-emb`, dynamic batching, ONNX engine on CPU, the
 same MiniLM from the local checkpoint, in fp32, or in int8 when the bundle is int8: see
@@ -38,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import io
 import json
 import os
 import random
@@ -47,7 +50,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, suppress
+from contextlib import ExitStack, redirect_stderr, suppress
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +63,7 @@ from infinity_peer import NAME, infinity_server
 
 from bertless import Predictor
 from bertless.core.batcher import Batcher
+from bertless.core.service import Request, Service
 from bertless.local.server import ServerURL, local_server
 
 LEVELS = (1, 8, 32)
@@ -206,6 +210,39 @@ def sharing_ceiling(bundle: str, texts: list[str], rounds: int = 5) -> dict[int,
     return {size: float(np.median(values)) for size, values in rates.items()}
 
 
+def without_http(bundle: str, texts: list[str], clients: int) -> tuple[float, float, float]:
+    """Requests/s, rows per model run and the share of the time the model was running, with
+    CLIENTS threads calling `Service.handle` in process (no HTTP server): against the server's
+    figures, what the HTTP layer costs the batching."""
+    service = Service.from_bundle(bundle)
+    assert service.batcher is not None
+    runs: list[tuple[float, int]] = []
+    run = service.batcher._runner
+
+    def timed(encodings: list) -> np.ndarray:
+        started = time.perf_counter()
+        rows = run(encodings)
+        runs.append((time.perf_counter() - started, len(encodings)))
+        return rows
+
+    def call(text: str) -> None:
+        body = json.dumps({"inputs": text}).encode()
+        headers = {"Content-Type": "application/json"}
+        assert service.handle(Request("POST", "/embed", headers, body)).status == 200
+
+    service.batcher._runner = timed
+    with redirect_stderr(io.StringIO()):  # the request log lines
+        for text in texts[:20]:
+            call(text)
+        runs.clear()
+        started = time.perf_counter()
+        with ThreadPoolExecutor(clients) as pool:
+            list(pool.map(call, texts))
+        wall = time.perf_counter() - started
+    busy = sum(seconds for seconds, _ in runs)
+    return len(texts) / wall, len(texts) / len(runs), busy / wall
+
+
 def batcher_overhead(bundle: str, texts: list[str]) -> dict[str, dict[str, float]]:
     """A lone request's model run, direct and through a Batcher, interleaved in process."""
     predictor = Predictor.load(bundle)
@@ -322,6 +359,17 @@ def main() -> None:
             for n in LEVELS
         )
         print(f"\nbatching / Infinity, texts/s: {pairs}")
+
+    print(
+        "\nWithout HTTP, in process: threads calling Service.handle with the same texts "
+        "(batching on)\n"
+    )
+    print("| threads | requests/s | × the batching server | rows / model run | model busy |")
+    print("|---|---|---|---|---|")
+    for clients in LEVELS[1:]:
+        rate, rows, busy = without_http(bundle, texts, clients)
+        ratio = rate / results["batching", clients]["throughput"]
+        print(f"| {clients} | {rate:.1f} | {ratio:.2f} | {rows:.1f} | {busy:.2f} |")
 
     ceiling = sharing_ceiling(bundle, texts[:256])
     print(
