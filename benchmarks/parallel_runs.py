@@ -6,6 +6,9 @@ kept up with it. This measures, in process and with the bundle's own model, whet
 concurrent runs as CPUs, one thread each, would serve more rows per second for the same rows per
 run: the two ways take turns for `--rounds` rounds, so that other work falls on both alike.
 
+It did here (1.12-1.84x), but not in the server: with a slot per CPU fewer requests waited to
+share a run, and the server served less (README, serving; the change was reverted in c8184ba).
+
     .venv/bin/python benchmarks/parallel_runs.py BUNDLE [--rows 1 4 8] [--tokens 16]
         [--seconds 3] [--rounds 2]
 """
