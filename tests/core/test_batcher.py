@@ -7,6 +7,8 @@ the one slot, other requests queue up, and what the next run takes is then known
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -177,6 +179,29 @@ def test_memory_is_given_back_once_after_a_burst_and_never_one_request_at_a_time
     for number in range(3):
         assert lone.run(texts(number)).ravel().tolist() == [number * 10.0]
     assert not released.wait(0.2) and lone._trimmer._thread is None
+
+
+def test_the_model_runs_in_one_thread_of_its_own_which_a_forked_child_gets_back():
+    """Every run happens in the batcher's model thread, whoever asked; gunicorn forks its
+    workers, and a child (which has no copy of the thread) must start its own."""
+    threads: list[str] = []
+
+    def runner(encodings):
+        threads.append(threading.current_thread().name)
+        return np.array([[text.number * 10.0] for text in encodings])
+
+    batcher = Batcher(runner, max_batch_size=8, queue_limit=100, merge=True)
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda n: batcher.run(texts(n)), range(8)))
+    assert [a.ravel().tolist() for a in answers] == [[n * 10.0] for n in range(8)]
+    assert set(threads) == {"model"}
+    child = os.fork()
+    if child == 0:  # the child answers through a model thread of its own; hung, an alarm ends it
+        signal.alarm(30)
+        ok = batcher.run(texts(7)).ravel().tolist() == [70.0]
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 # -- the real model behind the service ---------------------------------------------------------

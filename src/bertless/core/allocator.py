@@ -3,9 +3,10 @@
 The predictor asks onnxruntime's arena to give back, after each run, what the run grew it by: one
 request of 32 texts at full length otherwise leaves a process 260 MB larger for as long as it
 lives (benchmarks/arena.py). What the arena gives back goes to malloc, and glibc keeps a heap per
-thread (up to eight per CPU), each holding on to what was freed in it; since every request thread
-may lead a model run (core.batcher), a server's memory then crept up with its threads (13.6% over
-1,600 requests from 8 clients). Two heaps for the whole process keep it flat.
+thread (up to eight per CPU), each holding on to what was freed in it; with many request threads
+a server's memory then crept up with its threads (13.6% over 1,600 requests from 8 clients, when
+each request thread could run the model; core.batcher now runs it in one thread of its own).
+Two heaps for the whole process keep it flat.
 
 Within a heap, glibc returns only the free memory at its top to the system; what merged runs and
 many request threads freed below that stays resident. After 32 clients, a server stayed 1.3x

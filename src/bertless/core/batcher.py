@@ -3,24 +3,27 @@
 Cloud Run functions, Azure Flex Consumption and the local server hand one process many requests
 at once. Left alone, each request thread runs the model on its own: the CPUs are shared by as many
 runs as there are requests (none finishes sooner), and onnxruntime's arena grows for every run in
-flight, so memory follows the concurrency. The `Batcher` admits at most `slots` model runs at a
-time; other requests wait in a bounded queue, and a full queue is refused with 503 and
+flight, so memory follows the concurrency. The `Batcher` runs the model in one thread of its own,
+one run at a time; requests wait in a bounded queue, and a full queue is refused with 503 and
 `Retry-After`, as TEI's `--max-concurrent-requests` does.
 
-While requests wait, they can share one run: the request that gets a slot takes the waiting
-requests' micro-batches along with its own, up to the maximum batch size, and hands each row back
-to its owner (TEI's and Infinity's dynamic batching). On a CPU a run is padded to its longest
-text, so only micro-batches of similar length are merged (see `PADDING_ALLOWANCE`). The rows of
-one input do not depend on the other rows of a batch, apart from float rounding in the padded
-width (within 1e-5 in the tests).
+While requests wait, they share a run: the model thread takes the oldest waiting micro-batch and
+the others that fit beside it, up to the maximum batch size, and hands each row back to its owner
+(TEI's and Infinity's dynamic batching). On a CPU a run is padded to its longest text, so only
+micro-batches of similar length are merged (see `PADDING_ALLOWANCE`). The rows of one input do not
+depend on the other rows of a batch, apart from float rounding in the padded width (within 1e-5 in
+the tests).
 
-There is no background thread and no waiting window: a request that finds a slot free runs at
-once, in its own thread, as it would without a batcher, so one request at a time (Lambda) pays
-only for a lock. When a run ends, the oldest waiting request is woken to run next and takes what
-has queued up meanwhile.
+Why a thread of its own (Infinity's design), not the request threads taking turns: when a run
+ends, the model thread takes what queued meanwhile at once, where a request thread handed the turn
+had first to be woken and scheduled while the others held the GIL. In the same run of
+benchmarks/concurrency.py, 8 clients of batch-1 /embed got 1.12x the texts/s of requests taking
+turns, and one client 1.05x (fp32 MiniLM, 2 CPUs); a lone request in process pays two thread
+hand-offs, 1.03x a direct session call at q50 against 1.02x with turns. There is no waiting
+window: a request that finds the model idle is run at once.
 
-When a burst is over (requests had waited, and the last run has handed the slot to nobody), the
-memory malloc holds free is given back to the system once the model has been idle `QUIET_S`
+When a burst is over (requests had waited, and the queue has drained), the memory malloc holds
+free is given back to the system once the model has been idle `QUIET_S`
 (`core.allocator.Trimmer`): without it a server stayed 1.3x its size after 32 clients.
 """
 
@@ -62,13 +65,12 @@ class OverloadedError(BertlessError):
 
 @dataclass(eq=False)
 class _Job:
-    """One micro-batch of one request, waiting for its rows or for its turn to run."""
+    """One micro-batch of one request, waiting for its rows."""
 
     encodings: list[Encoding]
     width: int = 0  # the longest encoding: what the job's rows are padded to when run alone
     tokens: int = 0  # rows times width: the tokens of its run alone, padding included
     ready: threading.Event = field(default_factory=threading.Event)
-    leads: bool = False  # woken to run (itself and whatever waits), not with its rows
     rows: np.ndarray | None = None
     error: BaseException | None = None
 
@@ -78,8 +80,8 @@ class _Job:
 
 
 class Batcher:
-    """Runs micro-batches through `runner`, at most `slots` at a time, merging waiting ones
-    when `merge` is on; at most `queue_limit` micro-batches wait.
+    """Runs micro-batches through `runner` in a thread of its own, one run at a time, merging
+    waiting ones when `merge` is on; at most `queue_limit` micro-batches wait.
 
     `run` has the runner's signature, so the predictor calls it in the runner's place.
     `release` gives memory back after a burst (see `core.allocator.Trimmer`).
@@ -91,7 +93,6 @@ class Batcher:
         max_batch_size: int,
         queue_limit: int,
         merge: bool,
-        slots: int = 1,
         release: Callable[[], object] = trim,
         quiet_s: float = QUIET_S,
     ) -> None:
@@ -99,100 +100,101 @@ class Batcher:
         self._max_batch_size = max_batch_size
         self._queue_limit = queue_limit
         self._merge = merge
-        self._slots = slots
-        self._free = slots
         self._waiting: deque[_Job] = deque()
-        self._lock = threading.Lock()
-        self._burst = False  # a request has waited since the queue last drained
+        self._queued = threading.Condition()  # a job was queued
+        self._running = False  # the model thread has a run under way
+        self._burst = False  # a request has waited behind a run since the queue last drained
         self._idle_since = time.monotonic()
+        self._thread: threading.Thread | None = None
         self._trimmer = Trimmer(self.idle_since, quiet_s, release)
 
     def run(self, encodings: list[Encoding]) -> np.ndarray:
         """The runner's answer for `encodings`, computed alone or in a shared run."""
         job = _Job(encodings)
-        with self._lock:
-            if self._free > 0:
-                self._free -= 1
-                job.leads = True
-            elif len(self._waiting) >= self._queue_limit:
+        with self._queued:
+            if len(self._waiting) >= self._queue_limit:
                 raise OverloadedError(
                     f"the server is busy ({self._queue_limit} requests are already waiting): "
                     "try again in a second."
                 )
-            else:
-                self._waiting.append(job)
-                self._burst = True
-        if not job.leads:
-            job.ready.wait()
-        if job.leads:
-            self._lead(job)
+            self._waiting.append(job)
+            self._burst |= self._running or len(self._waiting) > 1  # it waits behind another
+            self._start_thread()
+            self._queued.notify()
+        job.ready.wait()
         if job.error is not None:
             raise job.error
         assert job.rows is not None
         return job.rows
 
-    def _lead(self, job: _Job) -> None:
-        """Run JOB with the waiting jobs that fit beside it; then pass the slot on."""
-        batch = [job, *self._take_waiting(job)]
+    def _start_thread(self) -> None:
+        """Start the model thread at the first request (called holding the lock). A forked
+        process has the object but not the thread: gunicorn forks its workers."""
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._serve, name="model", daemon=True)
+            self._thread.start()
+
+    def _serve(self) -> None:
+        """The model thread: run the waiting jobs, oldest first, for as long as the process."""
+        while True:
+            with self._queued:
+                while not self._waiting:
+                    self._queued.wait()
+                self._running = True
+                batch = self._take_batch()
+            self._run(batch)
+            with self._queued:
+                self._running = False
+                if not self._waiting:
+                    self._idle_since = time.monotonic()
+                    burst_over, self._burst = self._burst, False
+                    if burst_over:
+                        self._trimmer.burst_over()
+
+    def _run(self, batch: list[_Job]) -> None:
+        """One model run for BATCH; each owner gets its rows, or the error, and is woken."""
         try:
-            rows = self._runner([e for j in batch for e in j.encodings])
+            rows = self._runner([e for job in batch for e in job.encodings])
         except BaseException as error:  # every owner hears of it, each in its own thread
-            for member in batch:
-                member.error = error
+            for job in batch:
+                job.error = error
         else:
             start = 0
-            for member in batch:
-                member.rows = rows[start : start + len(member.encodings)]
-                start += len(member.encodings)
-        finally:
-            self._pass_slot()
-            for member in batch[1:]:
-                member.ready.set()
+            for job in batch:
+                job.rows = rows[start : start + len(job.encodings)]
+                start += len(job.encodings)
+        for job in batch:
+            job.ready.set()
 
-    def _take_waiting(self, leader: _Job) -> list[_Job]:
-        """Waiting jobs worth running in LEADER's run, oldest first: each fits in the maximum
-        batch size and adds fewer padding tokens than a run's fixed cost is worth
-        (`PADDING_ALLOWANCE`). The jobs left keep their order and run next."""
+    def _take_batch(self) -> list[_Job]:
+        """The oldest waiting job and the waiting jobs worth running beside it, oldest first:
+        each fits in the maximum batch size and adds fewer padding tokens than a run's fixed
+        cost is worth (`PADDING_ALLOWANCE`). The jobs left keep their order and run next.
+        Called holding the lock."""
+        leader = self._waiting.popleft()
         if not self._merge:
-            return []
+            return [leader]
         rows, width = len(leader.encodings), leader.width
-        taken: list[_Job] = []
+        taken: list[_Job] = [leader]
         left: deque[_Job] = deque()
-        with self._lock:
-            for job in self._waiting:
-                wider = max(width, job.width)
-                padding = (rows + len(job.encodings)) * wider - rows * width - job.tokens
-                if rows + len(job.encodings) <= self._max_batch_size and (
-                    padding <= PADDING_ALLOWANCE
-                ):
-                    taken.append(job)
-                    rows, width = rows + len(job.encodings), wider
-                else:
-                    left.append(job)
-            self._waiting = left
+        for job in self._waiting:
+            wider = max(width, job.width)
+            padding = (rows + len(job.encodings)) * wider - rows * width - job.tokens
+            if rows + len(job.encodings) <= self._max_batch_size and (padding <= PADDING_ALLOWANCE):
+                taken.append(job)
+                rows, width = rows + len(job.encodings), wider
+            else:
+                left.append(job)
+        self._waiting = left
         return taken
-
-    def _pass_slot(self) -> None:
-        """Wake the oldest waiting job to run next, or free the slot when none waits (and
-        when that ends a burst, have memory given back once all stays quiet)."""
-        with self._lock:
-            if not self._waiting:
-                self._free += 1
-                self._idle_since = time.monotonic()
-                burst_over, self._burst = self._burst, False
-                if burst_over:
-                    self._trimmer.burst_over()
-                return
-            successor = self._waiting.popleft()
-        successor.leads = True
-        successor.ready.set()
 
     def idle_since(self) -> float | None:
         """The monotonic time since which no model run has been under way, or None now."""
-        with self._lock:
-            return self._idle_since if self._free == self._slots else None
+        with self._queued:
+            busy = self._running or self._waiting
+            return None if busy else self._idle_since
 
     def waiting(self) -> int:
-        """Micro-batches waiting for a slot now (for metrics and tests)."""
-        with self._lock:
+        """Micro-batches waiting for the model now (for metrics and tests)."""
+        with self._queued:
             return len(self._waiting)
