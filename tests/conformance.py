@@ -22,6 +22,7 @@ import azure.functions as func
 import flask
 from azure.functions.decorators.function_app import Function
 
+from bertless.core.http import dumps
 from bertless.core.service import Request
 
 JSON = "application/json"
@@ -319,9 +320,5 @@ def aws_answer(result: dict[str, Any]) -> Answer:
     if isinstance(body, str):
         data = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
     else:  # a direct invocation's parsed body, in the service's own encoding
-        data = b"" if body is None else _canonical(body)
+        data = b"" if body is None else dumps(body)
     return answer(result["statusCode"], headers, data)
-
-
-def _canonical(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
