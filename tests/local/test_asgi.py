@@ -1,15 +1,23 @@
-"""`bertless serve` on uvicorn: slow clients wait only for themselves, and the errors the server
-answers itself are the contract's JSON. Spoken to over raw sockets where a client library would
-refuse to send what is tested."""
+"""`bertless serve` on uvicorn: slow clients wait only for themselves, the errors the server
+answers itself are the contract's JSON, and concurrent requests share model runs. Spoken to over
+raw sockets where a client library would refuse to send what is tested."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import re
 import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 
+import numpy as np
 import requests
 
-from bertless.local.asgi import HEADER_BYTES, HEADER_FIELDS
+from bertless.core.predictor import Predictor
+from bertless.core.service import Service
+from bertless.local.asgi import HEADER_BYTES, HEADER_FIELDS, App
 
 
 def connect(url: str) -> socket.socket:
@@ -108,3 +116,79 @@ def test_serve_ignores_functions_frameworks_environment_variables(minilm_bundle)
         assert requests.get(url + "/health", timeout=60).json() == {"status": "ok"}
         vectors = requests.post(url + "/embed", json={"inputs": "hi"}, timeout=60).json()
         assert len(vectors) == 1 and len(vectors[0]) == 384
+
+
+# -- the service on the event loop (greenlets parked on the model thread) -----------------------
+
+
+def test_concurrent_requests_share_runs_and_each_gets_its_answer_alone(embed_server, minilm_bundle):
+    """16 clients at once over HTTP: their texts share model runs (the server's /metrics), and
+    each answer equals the Predictor's for that text alone, computed without any server."""
+    texts = [f"client {i} says " + "something rather ordinary " * (1 + i % 3) for i in range(64)]
+    alone = Predictor.load(minilm_bundle).encode(texts)
+
+    def runs() -> tuple[float, float]:
+        metrics = requests.get(embed_server + "/metrics", timeout=30).text
+        found = dict(re.findall(r"^bertless_batch_size_(sum|count) (\S+)$", metrics, re.M))
+        return float(found["sum"]), float(found["count"])
+
+    def embed(index: int) -> list[float]:
+        session = sessions.setdefault(threading.get_ident(), requests.Session())
+        answer = session.post(embed_server + "/embed", json={"inputs": texts[index]}, timeout=60)
+        assert answer.status_code == 200, answer.text
+        return answer.json()[0]
+
+    sessions: dict[int, requests.Session] = {}
+    rows_before, runs_before = runs()
+    with ThreadPoolExecutor(16) as pool:
+        got = np.array(list(pool.map(embed, range(64))))
+    rows, count = runs()
+    assert rows - rows_before == 64
+    assert count - runs_before < 64, "no two requests shared a run"
+    np.testing.assert_allclose(got, alone, atol=1e-5)
+
+
+def test_a_failed_model_run_is_a_500_and_the_next_request_is_answered(minilm_bundle):
+    """The model's error reaches the service where it called the model (thrown into the
+    request's greenlet), which answers the contract's 500; the app goes on serving."""
+    service = Service.from_bundle(minilm_bundle)
+    assert service.batcher is not None
+    real, calls = service.batcher._runner, []
+
+    def failing_once(encodings):
+        calls.append(len(encodings))
+        if len(calls) == 1:
+            raise RuntimeError("the model broke")
+        return real(encodings)
+
+    service.batcher._runner = failing_once
+    app = App(service)
+    first, second = asyncio.run(_two_posts(app))
+    assert first[0] == 500 and b"internal error" in first[1]
+    assert second[0] == 200 and len(json.loads(second[1])[0]) == 384
+
+
+async def _two_posts(app: App) -> list[tuple[int, bytes]]:
+    return [await _post(app, "/embed", {"inputs": text}) for text in ("one", "two")]
+
+
+async def _post(app: App, path: str, body: dict) -> tuple[int, bytes]:
+    """One ASGI exchange with APP, as uvicorn drives it: status and body of its answer."""
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "raw_path": path.encode(),
+        "headers": [(b"content-type", b"application/json")],
+    }
+    incoming = [{"type": "http.request", "body": json.dumps(body).encode(), "more_body": False}]
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return incoming.pop(0)
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent[0]["status"], sent[1]["body"]

@@ -33,6 +33,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -70,9 +71,7 @@ class _Job:
     encodings: list[Encoding]
     width: int = 0  # the longest encoding: what the job's rows are padded to when run alone
     tokens: int = 0  # rows times width: the tokens of its run alone, padding included
-    ready: threading.Event = field(default_factory=threading.Event)
-    rows: np.ndarray | None = None
-    error: BaseException | None = None
+    rows: Future[np.ndarray] = field(default_factory=Future)
 
     def __post_init__(self) -> None:
         self.width = max(len(e.ids) for e in self.encodings)
@@ -110,6 +109,11 @@ class Batcher:
 
     def run(self, encodings: list[Encoding]) -> np.ndarray:
         """The runner's answer for `encodings`, computed alone or in a shared run."""
+        return self.submit(encodings).result()
+
+    def submit(self, encodings: list[Encoding]) -> Future[np.ndarray]:
+        """Queue `encodings` for the model thread; the future holds their rows or the run's
+        error. An event loop awaits it (`asyncio.wrap_future`) where a thread would block."""
         job = _Job(encodings)
         with self._queued:
             if len(self._waiting) >= self._queue_limit:
@@ -121,10 +125,6 @@ class Batcher:
             self._burst |= self._running or len(self._waiting) > 1  # it waits behind another
             self._start_thread()
             self._queued.notify()
-        job.ready.wait()
-        if job.error is not None:
-            raise job.error
-        assert job.rows is not None
         return job.rows
 
     def _start_thread(self) -> None:
@@ -152,19 +152,17 @@ class Batcher:
                         self._trimmer.burst_over()
 
     def _run(self, batch: list[_Job]) -> None:
-        """One model run for BATCH; each owner gets its rows, or the error, and is woken."""
+        """One model run for BATCH; each owner gets its rows, or the error."""
         try:
             rows = self._runner([e for job in batch for e in job.encodings])
-        except BaseException as error:  # every owner hears of it, each in its own thread
+        except BaseException as error:  # every owner hears of it
             for job in batch:
-                job.error = error
+                job.rows.set_exception(error)
         else:
             start = 0
             for job in batch:
-                job.rows = rows[start : start + len(job.encodings)]
+                job.rows.set_result(rows[start : start + len(job.encodings)])
                 start += len(job.encodings)
-        for job in batch:
-            job.ready.set()
 
     def _take_batch(self) -> list[_Job]:
         """The oldest waiting job and the waiting jobs worth running beside it, oldest first:
