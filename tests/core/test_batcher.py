@@ -181,9 +181,11 @@ def test_memory_is_given_back_once_after_a_burst_and_never_one_request_at_a_time
     assert not released.wait(0.2) and lone._trimmer._thread is None
 
 
-def test_the_model_runs_in_one_thread_of_its_own_which_a_forked_child_gets_back():
-    """Every run happens in the batcher's model thread, whoever asked; gunicorn forks its
-    workers, and a child (which has no copy of the thread) must start its own."""
+def test_queued_work_runs_in_the_model_thread_a_lone_call_in_its_callers():
+    """What is submitted (an event loop's requests, or threads' that found the model busy) runs
+    in the batcher's model thread; a call to `run` that finds the model idle runs in its
+    caller's thread, with no hand-off (one request at a time, as on Lambda). gunicorn forks
+    its workers, and a child (which has no copy of the model thread) must start its own."""
     threads: list[str] = []
 
     def runner(encodings):
@@ -191,14 +193,16 @@ def test_the_model_runs_in_one_thread_of_its_own_which_a_forked_child_gets_back(
         return np.array([[text.number * 10.0] for text in encodings])
 
     batcher = Batcher(runner, max_batch_size=8, queue_limit=100, merge=True)
-    with ThreadPoolExecutor(4) as pool:
-        answers = list(pool.map(lambda n: batcher.run(texts(n)), range(8)))
-    assert [a.ravel().tolist() for a in answers] == [[n * 10.0] for n in range(8)]
+    assert batcher.run(texts(1)).ravel().tolist() == [10.0]
+    assert threads == [threading.current_thread().name]
+    threads.clear()
+    futures = [batcher.submit(texts(n)) for n in range(8)]
+    assert [f.result(30).ravel().tolist() for f in futures] == [[n * 10.0] for n in range(8)]
     assert set(threads) == {"model"}
     child = os.fork()
     if child == 0:  # the child answers through a model thread of its own; hung, an alarm ends it
         signal.alarm(30)
-        ok = batcher.run(texts(7)).ravel().tolist() == [70.0]
+        ok = batcher.submit(texts(7)).result().ravel().tolist() == [70.0]
         os._exit(0 if ok else 1)
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0

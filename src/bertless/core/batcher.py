@@ -18,9 +18,13 @@ Why a thread of its own (Infinity's design), not the request threads taking turn
 ends, the model thread takes what queued meanwhile at once, where a request thread handed the turn
 had first to be woken and scheduled while the others held the GIL. In the same run of
 benchmarks/concurrency.py, 8 clients of batch-1 /embed got 1.12x the texts/s of requests taking
-turns, and one client 1.05x (fp32 MiniLM, 2 CPUs); a lone request in process pays two thread
-hand-offs, 1.03x a direct session call at q50 against 1.02x with turns. There is no waiting
-window: a request that finds the model idle is run at once.
+turns, and one client 1.05x (fp32 MiniLM, 2 CPUs). There is no waiting window.
+
+A thread that calls `run` while the model is idle and nothing waits runs the model itself, as
+without a batcher: one request at a time (Lambda) pays no hand-off to the model thread, which
+cost 1.07x a direct session call at q50 in process on a quiet machine. Whatever queues
+meanwhile is the model thread's, once that run ends. An event loop calls `submit`, which always
+queues: the loop must not run the model itself.
 
 When a burst is over (requests had waited, and the queue has drained), the memory malloc holds
 free is given back to the system once the model has been idle `QUIET_S`
@@ -100,16 +104,25 @@ class Batcher:
         self._queue_limit = queue_limit
         self._merge = merge
         self._waiting: deque[_Job] = deque()
-        self._queued = threading.Condition()  # a job was queued
-        self._running = False  # the model thread has a run under way
+        self._queued = threading.Condition()  # a job was queued, or a run ended
+        self._running = False  # a run is under way, in the model thread or a caller's
         self._burst = False  # a request has waited behind a run since the queue last drained
         self._idle_since = time.monotonic()
         self._thread: threading.Thread | None = None
         self._trimmer = Trimmer(self.idle_since, quiet_s, release)
 
     def run(self, encodings: list[Encoding]) -> np.ndarray:
-        """The runner's answer for `encodings`, computed alone or in a shared run."""
-        return self.submit(encodings).result()
+        """The runner's answer for `encodings`, computed alone or in a shared run; in the
+        calling thread when the model is idle."""
+        with self._queued:
+            alone = not self._running and not self._waiting
+            self._running |= alone
+        if not alone:
+            return self.submit(encodings).result()
+        job = _Job(encodings)
+        self._run([job])
+        self._ended()
+        return job.rows.result()
 
     def submit(self, encodings: list[Encoding]) -> Future[np.ndarray]:
         """Queue `encodings` for the model thread; the future holds their rows or the run's
@@ -138,18 +151,25 @@ class Batcher:
         """The model thread: run the waiting jobs, oldest first, for as long as the process."""
         while True:
             with self._queued:
-                while not self._waiting:
+                while self._running or not self._waiting:
                     self._queued.wait()
                 self._running = True
                 batch = self._take_batch()
             self._run(batch)
-            with self._queued:
-                self._running = False
-                if not self._waiting:
-                    self._idle_since = time.monotonic()
-                    burst_over, self._burst = self._burst, False
-                    if burst_over:
-                        self._trimmer.burst_over()
+            self._ended()
+
+    def _ended(self) -> None:
+        """A run is over: the model thread takes what waits; or, with nothing waiting, the model
+        is idle (and when that ends a burst, memory is given back once all stays quiet)."""
+        with self._queued:
+            self._running = False
+            if self._waiting:
+                self._queued.notify()
+                return
+            self._idle_since = time.monotonic()
+            burst_over, self._burst = self._burst, False
+            if burst_over:
+                self._trimmer.burst_over()
 
     def _run(self, batch: list[_Job]) -> None:
         """One model run for BATCH; each owner gets its rows, or the error."""
