@@ -18,7 +18,6 @@ slow clients only wait for themselves. This is how functions-framework 3.10 runs
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import Future
 from http import HTTPStatus
 from typing import Any, ClassVar
 
@@ -145,13 +144,13 @@ class App:
 
     def _run(self, encodings: list) -> Any:
         """The predictor's runner: in a request's greenlet, park it on the model thread's
-        future; called from anywhere else (a thread), wait for the rows there."""
-        assert self.service.batcher is not None
-        future: Future = self.service.batcher.submit(encodings)
+        future; called from anywhere else (a thread), the batcher's own `run`."""
+        batcher = self.service.batcher
+        assert batcher is not None
         here = greenlet.getcurrent()
         if here.parent is None:
-            return future.result()
-        return here.parent.switch(future)
+            return batcher.run(encodings)
+        return here.parent.switch(batcher.submit(encodings))
 
     async def _body(self, receive: Any) -> bytes:
         """The body, kept up to one byte over the limit: enough for the service's 413, without
