@@ -17,7 +17,9 @@ from HTTP. Then, in process and without HTTP, 8 and 32 threads calling `Service.
 the same texts: what the HTTP layer costs the batching. Last, in process, the ceiling of
 sharing: rows/s of the model alone run one text at a time against runs of 2 to 32 texts of the
 same length, which no server can beat by merging requests (HTTP and JSON work per request is
-not shared at all).
+not shared at all), and that rate over the no-batching server's texts/s: the most merging could
+give at 8 and 32 clients, since N clients with one request in flight each never fill a run of
+more than N rows.
 
 With `--infinity PYTHON`, Infinity (`infinity-emb`, dynamic batching, ONNX engine on CPU, the
 same MiniLM from the local checkpoint, in fp32, or in int8 when the bundle is int8: see
@@ -375,10 +377,21 @@ def main() -> None:
         "\nThe ceiling of sharing, in process: rows/s of the model alone by rows per run "
         f"(256 of the same texts, median of 5 interleaved rounds; load {os.getloadavg()[0]:.2f})\n"
     )
-    print("| rows per run | rows/s | x one per run |")
-    print("|---|---|---|")
+    unbatched = {n: results["no batching", n]["throughput"] for n in LEVELS}
+    print("| rows per run | rows/s | x one per run | x the no-batching server at 8 / 32 clients |")
+    print("|---|---|---|---|")
     for size, rate in ceiling.items():
-        print(f"| {size} | {rate:.1f} | {rate / ceiling[1]:.2f} |")
+        print(
+            f"| {size} | {rate:.1f} | {rate / ceiling[1]:.2f} "
+            f"| {rate / unbatched[8]:.2f} / {rate / unbatched[32]:.2f} |"
+        )
+    # N clients with one request each in flight never put more than N rows in a run.
+    print(
+        f"\nSo at 8 clients no merging can serve more than {ceiling[8] / unbatched[8]:.2f}x the "
+        "no-batching server's texts/s (the model alone in runs of 8, before any HTTP, JSON or "
+        "tokenizing); at 32 clients no more than "
+        f"{ceiling[32] / unbatched[32]:.2f}x."
+    )
 
 
 if __name__ == "__main__":
