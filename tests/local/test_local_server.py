@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 
 import pytest
 import requests
@@ -27,3 +29,20 @@ def test_the_server_is_gone_when_the_block_ends(minilm_bundle):
         assert requests.get(url + "/health").json()["status"] == "ok"
     with pytest.raises(requests.ConnectionError):
         requests.get(url + "/health", timeout=5)
+
+
+def test_a_path_that_is_no_bundle_is_refused_before_serving(tmp_path):
+    # The model folder a user may confuse with a bundle: files, but no bundle.json.
+    (tmp_path / "config.json").write_text("{}")
+    for path in (tmp_path / "typo", tmp_path):
+        done = subprocess.run(
+            [sys.executable, "-m", "bertless", "serve", str(path), "--port", "1"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 2
+        assert done.stderr.strip() == (
+            f"bertless serve: {path / 'bundle.json'} is missing: point at a directory made by "
+            "`bertless export`."
+        )

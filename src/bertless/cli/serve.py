@@ -44,9 +44,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Say where it serves, then serve until interrupted."""
+    """Say where it serves, then serve until interrupted.
+
+    A path that holds no bundle at all (a typo, a model folder) is refused before the server
+    starts: served, it answered every request with 503 and never exited. A bundle whose files
+    are damaged is still served, answering 503s that say why, as a deployed function does."""
+    from bertless.core.bundle import read_manifest
     from bertless.local.serve import serve
 
+    read_manifest(args.bundle)
     # The workers' services read it (core.config), as a deployed function does.
     os.environ["BERTLESS_METRICS"] = "1" if args.metrics else "0"
 
