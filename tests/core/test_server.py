@@ -280,6 +280,27 @@ def test_hostile_bodies_get_4xx_and_the_server_keeps_answering(embed_server):
         assert requests.get(embed_server + "/health").status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("path", "fields"),
+    [
+        ("/embed", '"inputs": "a"'),
+        ("/v1/embeddings", '"input": "a"'),
+        ("/similarity", '"inputs": {"source_sentence": "a", "sentences": ["b"]}'),
+        ("/rerank", '"query": "a", "texts": ["b"]'),
+        ("/", '"inputs": "a"'),
+    ],
+)
+def test_a_field_nested_too_deeply_is_a_400_even_where_the_schema_ignores_it(
+    embed_server, path, fields
+):
+    """Unknown fields are skipped (as TEI does), but skipping still descends into them: a deep
+    one ran msgspec out of recursion, a 500, where the same depth in `inputs` was a 400."""
+    for deep in ("[" * 50_000 + "]" * 50_000, '{"a":' * 50_000 + "1" + "}" * 50_000):
+        response = post(embed_server, path, f'{{{fields}, "extra": {deep}}}'.encode())
+        assert response.status_code == 400, response.text[:200]
+        assert "nested too deeply" in response.text
+
+
 def test_api_key_guards_every_route_but_health(minilm_bundle):
     with local_server(minilm_bundle, env={"BERTLESS_API_KEY": "s3cret"}) as url:
         assert requests.get(url + "/health").status_code == 200

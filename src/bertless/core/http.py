@@ -113,7 +113,8 @@ def decode(body: bytes, kind: type[T]) -> T:
         # The slow path of a refused body: msgspec stops at the first wrong value, so parsing
         # the body whole says whether it is JSON at all (400 before 422), and gives the value.
         raise _refusal(error, kind, parse(body)) from None
-    except (msgspec.DecodeError, UnicodeDecodeError) as error:  # msgspec raises both
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as error:
+        # msgspec raises all three; RecursionError even in a field the schema skips.
         raise _not_json(body, error) from None
 
 
