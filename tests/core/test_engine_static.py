@@ -12,7 +12,13 @@ import pytest
 from tokenizers import Tokenizer
 
 from bertless import Predictor
-from bertless.core.bundle import EMBEDDINGS_NAME, MANIFEST_NAME, load_bundle, read_manifest
+from bertless.core.bundle import (
+    EMBEDDINGS_NAME,
+    MANIFEST_NAME,
+    SCALES_NAME,
+    load_bundle,
+    read_manifest,
+)
 from bertless.core.errors import BundleError
 from bertless.models.distill import Teacher
 from bertless.models.static import write_bundle
@@ -88,3 +94,36 @@ def test_a_static_manifest_must_list_its_table(tmp_path, teacher, table):
     (tmp_path / MANIFEST_NAME).write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match=f"no checksum for {EMBEDDINGS_NAME}"):
         load_bundle(tmp_path)
+
+
+def resave(bundle, table: np.ndarray) -> None:
+    """Replace a bundle's table after export (loaded with verify=False, past the checksums)."""
+    (bundle / SCALES_NAME).unlink(missing_ok=True)
+    np.save(bundle / EMBEDDINGS_NAME, table)
+
+
+@pytest.mark.parametrize("rows", [0, 1000])
+def test_a_table_shorter_than_the_vocabulary_is_refused_at_load(tmp_path, teacher, table, rows):
+    """A token id past the table's end was an IndexError at the first request (a 500 under
+    serve, with /health saying ok); the tokenizer's vocabulary is known at load."""
+    write_bundle(table, teacher, tmp_path)
+    resave(tmp_path, table[:rows])
+    with pytest.raises(BundleError, match=f"has {rows:,} rows but the bundle's tokenizer has "):
+        Predictor.load(tmp_path, verify=False)
+
+
+@pytest.mark.parametrize("dtype", ["<U3", np.complex64, np.int32, np.bool_])
+def test_a_table_of_anything_but_floats_or_int8_is_refused(tmp_path, teacher, table, dtype):
+    """A table of strings was a ValueError that killed the server's worker; complex numbers and
+    other integers were cast to float32 without a word."""
+    write_bundle(table, teacher, tmp_path)
+    resave(tmp_path, table.astype(dtype))
+    with pytest.raises(BundleError, match=r"holds \S+ values, not float or int8 ones"):
+        Predictor.load(tmp_path, verify=False)
+
+
+def test_a_flat_int8_table_is_named_by_its_shape_not_its_scales(tmp_path, teacher, table):
+    write_bundle(table, teacher, tmp_path, "int8")
+    np.save(tmp_path / EMBEDDINGS_NAME, np.load(tmp_path / EMBEDDINGS_NAME).reshape(-1))
+    with pytest.raises(BundleError, match=rf"has shape \({table.size},\), not \(vocabulary, 24\)"):
+        Predictor.load(tmp_path, verify=False)

@@ -20,9 +20,13 @@ from bertless.core.errors import BundleError
 class StaticEngine:
     """A bundle's `embeddings.npy`, read once; lookups share it read-only, so threads may too."""
 
-    def __init__(self, bundle: Bundle) -> None:
+    def __init__(self, bundle: Bundle, vocabulary: int | None = None) -> None:
+        """`vocabulary`: how many token ids the bundle's tokenizer gives, when the caller has it
+        loaded; each must have a row, or the first text with a missing one fails at request
+        time instead of the bundle at load."""
         self.bundle = bundle
         self.table = _load(bundle, EMBEDDINGS_NAME)
+        self._check_table(vocabulary)
         self.scales: np.ndarray | None = None
         if self.table.dtype == np.int8:
             self.scales = _load(bundle, SCALES_NAME).astype(np.float32)
@@ -33,7 +37,6 @@ class StaticEngine:
                 )
         elif self.table.dtype != np.float32:
             self.table = self.table.astype(np.float32)
-        self._check_shape()
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         """The mean of each text's token rows over its mask: one vector per text."""
@@ -46,12 +49,25 @@ class StaticEngine:
         counts = np.maximum(mask.sum(axis=1, keepdims=True), 1).astype(np.float32)
         return summed / counts
 
-    def _check_shape(self) -> None:
-        manifest, file = self.bundle.manifest, self.bundle.path / EMBEDDINGS_NAME
-        if self.table.ndim != 2 or self.table.shape[1] != manifest.dimension:
+    def _check_table(self, vocabulary: int | None) -> None:
+        """Refuse a table that is not floats (or int8 rows) of the manifest's width with a row
+        for every token: a string table failed deep in numpy, and a complex or int32 one was
+        cast to float32 without a word."""
+        manifest, file, table = self.bundle.manifest, self.bundle.path / EMBEDDINGS_NAME, self.table
+        if table.dtype != np.int8 and not np.issubdtype(table.dtype, np.floating):
             raise BundleError(
-                f"{file} has shape {self.table.shape}, not (vocabulary, {manifest.dimension}) as "
+                f"{file} holds {table.dtype} values, not float or int8 ones: it is not a table "
+                "of token vectors; re-export the bundle."
+            )
+        if table.ndim != 2 or table.shape[1] != manifest.dimension:
+            raise BundleError(
+                f"{file} has shape {table.shape}, not (vocabulary, {manifest.dimension}) as "
                 "bundle.json says: the table and manifest come from different exports."
+            )
+        if vocabulary is not None and len(table) < vocabulary:
+            raise BundleError(
+                f"{file} has {len(table):,} rows but the bundle's tokenizer has {vocabulary:,} "
+                "tokens: the table and tokenizer come from different exports; re-export."
             )
 
 

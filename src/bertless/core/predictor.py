@@ -115,13 +115,16 @@ class Engine(Protocol):
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray: ...
 
 
-def open_engine(bundle: Bundle, threads: int | None = None) -> Engine:
+def open_engine(
+    bundle: Bundle, threads: int | None = None, vocabulary: int | None = None
+) -> Engine:
     """The engine for the bundle's architecture, imported only when a bundle needs it: a static
-    table runs in numpy, so its process never imports onnxruntime."""
+    table runs in numpy, so its process never imports onnxruntime. `vocabulary` is the size of
+    the bundle's tokenizer, which a static table must cover."""
     if bundle.manifest.architecture == "static":
         from bertless.core.engine_static import StaticEngine
 
-        return StaticEngine(bundle)
+        return StaticEngine(bundle, vocabulary)
     from bertless.core.engine_onnx import OnnxEngine
 
     return OnnxEngine(bundle, threads or available_cpus())
@@ -136,7 +139,7 @@ class Predictor:
         self._tokenizer = Tokenizer.from_file(str(bundle.tokenizer_path))
         self._tokenizer.no_padding()
         self._tokenizer.no_truncation()
-        self._engine = open_engine(bundle, threads)
+        self._engine = open_engine(bundle, threads, self._tokenizer.get_vocab_size())
         # What runs one padded micro-batch: the session itself, or a `core.batcher.Batcher` in
         # front of it that bounds and merges the runs of concurrent requests (the service's).
         self.runner: Callable[[list[Encoding]], np.ndarray] = self._run
