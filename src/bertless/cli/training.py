@@ -27,6 +27,7 @@ def common_flags(
         env="BERTLESS_WORK_DIR",
         required=out is None,
         default=out and str(out),
+        type=work_dir,
         help="where model/, bundle/ and report.json go" + (f" (default {out})" if out else ""),
     )
     add(
@@ -48,6 +49,18 @@ def common_flags(
     )
     add(p, "--seed", env="BERTLESS_SEED", type=int, default=0, help="random seed (default 0)")
     add(p, "--quiet", env="BERTLESS_QUIET", action="store_true", help="no progress bars")
+
+
+def work_dir(value: str) -> str:
+    """--out, refused as the command line is read when it or a folder above it is a file:
+    otherwise the first write into it fails, after the teacher's export or the training."""
+    path = Path(value)
+    for place in (path, *path.parents):
+        if place.exists():
+            if not place.is_dir():
+                raise argparse.ArgumentTypeError(f"{place} is a file, not a folder to write into")
+            break
+    return value
 
 
 def model_argument(p: argparse.ArgumentParser, help: str) -> None:
