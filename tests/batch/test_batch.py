@@ -409,3 +409,27 @@ def test_command_reads_flags_from_the_environment_and_prints_a_summary(
     printed = capsys.readouterr().err
     assert "rows" in printed and "1 rows were not scored" in printed
     assert read_output(tmp_path / "out.csv")["error"] == [None, "text is the empty string"]
+
+
+@pytest.mark.parametrize(
+    ("columns", "named"),
+    [
+        ({"pair_column": "text"}, "--text-column and --pair-column"),
+        ({"id_column": "text"}, "--id-column and --text-column"),
+        ({"id_column": "passage", "pair_column": "passage"}, "--id-column and --pair-column"),
+    ],
+)
+def test_one_column_in_two_roles_is_refused(classifier_bundle, tmp_path, columns, named):
+    """It was pyarrow's KeyError 'Field "text" exists 2 times in schema', as a traceback."""
+    data = write_input(tmp_path / "in.csv", [1], ["hello"], passage=["world"])
+    with pytest.raises(InputError, match=rf"'\w+' is named by both {named}: give each its own"):
+        score_file(classifier_bundle, data, tmp_path / "out.parquet", **columns)
+
+
+def test_pairs_for_an_embedding_model_are_refused(minilm_bundle, tmp_path):
+    """As the endpoint engine, /embed and Predictor.encode refuse them: the local engine embedded
+    a pair as one text joined by [SEP], which no embedding model was trained on."""
+    data = write_input(tmp_path / "in.csv", [1], ["hello"], passage=["world"])
+    with pytest.raises(InputError, match=r"an embedding model scores single texts: drop --pair"):
+        score_file(minilm_bundle, data, tmp_path / "out.parquet", pair_column="passage")
+    assert not (tmp_path / "out.parquet").exists()

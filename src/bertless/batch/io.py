@@ -53,6 +53,18 @@ class Chunk:
     pairs: list[object] | None
 
 
+def _one_role_each(**columns: str | None) -> None:
+    """Refuse a column named for two roles (`--pair-column text`): reading it twice was
+    pyarrow's KeyError about a field that exists twice."""
+    named = [(f"--{role}-column", column) for role, column in columns.items() if column]
+    for i, (flag, column) in enumerate(named):
+        for other, same in named[i + 1 :]:
+            if column == same:
+                raise InputError(
+                    f"{column!r} is named by both {flag} and {other}: give each its own column."
+                )
+
+
 class Source:
     """An input file with its columns checked, readable in chunks as often as needed.
 
@@ -75,6 +87,7 @@ class Source:
         self.text_column = text_column
         self.pair_column = pair_column
         self.id_column = id_column
+        _one_role_each(id=id_column, text=text_column, pair=pair_column)
         names = self._column_names()
         for role, column in (("text", text_column), ("pair", pair_column)):
             if column is not None and column not in names:

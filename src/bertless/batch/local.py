@@ -38,7 +38,7 @@ from bertless.batch.io import Chunk, Source, atomic, format_of, write_tables
 from bertless.batch.scoring import ERROR_COLUMN, Summary, result_schema, score_rows
 from bertless.core.bundle import Bundle, load_bundle
 from bertless.core.cpus import available_cpus
-from bertless.core.errors import BertlessError
+from bertless.core.errors import BertlessError, InputError
 from bertless.core.predictor import Predictor
 
 DEFAULT_CHUNK_ROWS = 1024
@@ -91,6 +91,8 @@ def score_file(
     output = Path(output)
     format_of(output)
     checked = load_bundle(bundle)
+    if pair_column and checked.manifest.task == "feature-extraction":
+        raise InputError("an embedding model scores single texts: drop --pair-column.")
     source = Source(input, text_column, pair_column, id_column)
     truncate = checked.manifest.auto_truncate if truncate is None else truncate
     parts = parts_dir(output)
