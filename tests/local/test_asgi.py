@@ -9,15 +9,19 @@ import json
 import re
 import socket
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
+from pathlib import Path
 
 import numpy as np
+import pytest
 import requests
 
 from bertless.core.predictor import Predictor
 from bertless.core.service import Service
 from bertless.local.asgi import HEADER_BYTES, HEADER_FIELDS, App
+from bertless.local.server import local_server
 
 
 def connect(url: str) -> socket.socket:
@@ -106,11 +110,90 @@ def test_a_body_over_the_limit_is_refused_without_keeping_it(embed_server):
     assert_json_error(answer.status_code, answer.headers, answer.content, 413, "bytes")
 
 
+# -- deadlines, and the log lines of the answers the server gives itself --------------------------
+
+SECRET = "zebra-quartz-secret"  # a word that must never reach a log line
+
+
+@pytest.fixture(scope="module")
+def timed_server(minilm_bundle, tmp_path_factory) -> Iterator[tuple[str, Path]]:
+    """`bertless serve` with a read timeout of one second, and the file its log lines go to."""
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    with local_server(minilm_bundle, env={"BERTLESS_READ_TIMEOUT": "1"}, log_path=log) as url:
+        yield url, log
+
+
+def assert_answered_then_closed(sock: socket.socket, status: int, words: str) -> None:
+    assert_json_error(*read_answer(sock), status, words)
+    assert sock.recv(1) == b"", "the server kept the connection open"
+
+
+def test_a_body_that_stalls_gets_the_contracts_408_and_its_connection_is_closed(timed_server):
+    """uvicorn has no body deadline: a client that stopped halfway kept its connection and the
+    body it had sent for as long as it liked (150 such clients held 276 MB of a server)."""
+    url, _ = timed_server
+    with connect(url) as sock:
+        sock.sendall(
+            b"POST /embed HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 100\r\n\r\n{"inputs": '
+        )
+        assert_answered_then_closed(sock, 408, "within 1 seconds")
+    with connect(url) as sock:  # a chunked body that stops: the same
+        sock.sendall(
+            b"POST /embed HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b'Transfer-Encoding: chunked\r\n\r\n5\r\n{"inp\r\n'
+        )
+        assert_answered_then_closed(sock, 408, "within 1 seconds")
+
+
+def test_a_head_that_trickles_in_gets_408_however_steadily_it_comes(timed_server):
+    """One byte at a time keeps no deadline from passing (the issue's clients sent 1 byte/s)."""
+    url, _ = timed_server
+    with connect(url) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        sock.settimeout(0.2)
+        answer = b""
+        for _ in range(100):  # 20 s at most, far past the one-second deadline
+            try:
+                sock.sendall(b"X")
+                answer = sock.recv(65536)
+                break
+            except TimeoutError:
+                continue
+            except ConnectionError:  # closed while we wrote: its answer was sent before
+                break
+        assert answer.startswith(b"HTTP/1.1 408 "), answer
+        assert b'"error":"the request did not arrive whole' in answer
+
+
+def test_every_answer_the_server_gives_itself_has_its_log_line_and_metrics(timed_server):
+    url, log = timed_server
+    before = log.read_bytes().count(b"\n")
+    requests.get(url + "/health", headers={"X-Big": SECRET * 2000}, timeout=30)  # 431, whole
+    with connect(url) as sock:  # 431 in pieces (h11's)
+        sock.sendall(b"GET /" + SECRET.encode() + b" HTTP/1.1\r\nHost: x\r\n")
+        for _ in range(HEADER_BYTES // 1000 + 2):
+            sock.sendall(b"X-Piece: " + b"a" * 1000 + b"\r\n")
+        read_answer(sock)
+    with connect(url) as sock:  # not HTTP (h11's 400)
+        sock.sendall(SECRET.encode() + b"\r\n\r\n")
+        read_answer(sock)
+    with connect(url) as sock:  # a head that never ends (408)
+        sock.sendall(b"GET /health HTTP/1.1\r\nX-A: " + SECRET.encode())
+        read_answer(sock)
+    text = log.read_text()
+    lines = [json.loads(line) for line in text.splitlines()[before:] if line.startswith("{")]
+    assert sorted(line["status"] for line in lines) == [400, 408, 431, 431]
+    assert all(line["route"] == "unmatched" for line in lines)
+    assert SECRET not in text
+    metrics = requests.get(url + "/metrics", timeout=30).text
+    for status in (400, 408, 431):
+        assert f'bertless_requests_total{{route="unmatched",status="{status}"}}' in metrics
+
+
 def test_serve_ignores_functions_frameworks_environment_variables(minilm_bundle):
     """functions-framework's gunicorn application read WORKERS with int(): a WORKERS set for
     something else stopped `bertless serve` with a traceback before it answered anything."""
-    from bertless.local.server import local_server
-
     env = {"WORKERS": "four", "CLOUD_RUN_TIMEOUT_SECONDS": "soon"}
     with local_server(minilm_bundle, env=env) as url:
         assert requests.get(url + "/health", timeout=60).json() == {"status": "ok"}

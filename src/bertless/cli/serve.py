@@ -40,7 +40,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=True,
         help="serve GET /metrics in Prometheus format (default on; off on functions)",
     )
+    add(
+        p,
+        "--read-timeout",
+        env="BERTLESS_READ_TIMEOUT",
+        type=_seconds,
+        default=60.0,
+        help="seconds a request's head may take to arrive, and then its body; a later one "
+        "gets 408 (default 60)",
+    )
     p.set_defaults(run=run)
+
+
+def _seconds(text: str) -> float:
+    """A positive number of seconds, or argparse's refusal that says so."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     read_manifest(args.bundle)
     # The workers' services read it (core.config), as a deployed function does.
     os.environ["BERTLESS_METRICS"] = "1" if args.metrics else "0"
+    os.environ["BERTLESS_READ_TIMEOUT"] = str(args.read_timeout)
 
     print(
         f"bertless: serving {args.bundle} on http://{args.host}:{args.port} "

@@ -94,7 +94,7 @@ def log_record(
         # (https://cloud.google.com/logging/docs/structured-logging, read 2026-11-29).
         "severity": "ERROR" if status >= 500 else "INFO",
         "message": "request",
-        "method": method,
+        "method": method or None,  # none when the request line never arrived whole
         "route": seen.route,
         "status": status,
         "inputs": seen.inputs,

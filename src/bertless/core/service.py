@@ -106,18 +106,31 @@ class Service:
         if response.status >= 400 and route and route.error is schemas.OpenAIErrorBody:
             response = openai_error(response)
         seconds = time.perf_counter() - started
-        self.metrics.record(seen, response.status, seconds)
+        self.record(request, response.status, seconds, seen)
+        response.headers["Server-Timing"] = f"total;dur={seconds * 1e3:.2f}"
+        return self._cors(request, response)
+
+    def record(
+        self,
+        request: Request,
+        status: int,
+        seconds: float,
+        seen: observe.Exchange | None = None,
+    ) -> None:
+        """The request's one log line and its metrics. `handle` records every request it
+        answers; a server records with it what it answers without `handle` (a request whose
+        head or body never arrived whole), so that every answer has its line."""
+        seen = seen or observe.Exchange()
+        self.metrics.record(seen, status, seconds)
         record = observe.log_record(
             request.method,
             seen,
-            response.status,
+            status,
             seconds,
             request.request_id,
             request.header("traceparent"),
         )
         observe.write(self.log_format(record))
-        response.headers["Server-Timing"] = f"total;dur={seconds * 1e3:.2f}"
-        return self._cors(request, response)
 
     def _answer(self, request: Request) -> Response:
         try:

@@ -5,10 +5,15 @@ thread from the first byte of its headers to the last of its answer: eight clien
 headers at one byte a second took all eight threads of a 2-CPU server, and `GET /health` waited
 18 s behind them. On uvicorn's event loop a connection holds no thread while it is read, so
 slow clients only wait for themselves. This is how functions-framework 3.10 runs ASGI functions
-(`--asgi`: gunicorn with uvicorn-worker), with three things of ours:
+(`--asgi`: gunicorn with uvicorn-worker), with these things of ours:
 
 - the errors the server itself answers (a request that is not HTTP/1.1, headers larger than
-  h11's 16 KB buffer) are the contract's JSON, not uvicorn's plain text;
+  h11's 16 KB buffer) are the contract's JSON, not uvicorn's plain text, each with its log line
+  and metrics like any other answer;
+- a request must arrive whole in time: its head within `read_timeout` seconds, and its body
+  within as many again, or it is answered 408 and its connection closed. uvicorn has no such
+  deadline: a client that stalled halfway through its body kept its connection, and the up to
+  2 MB of body it had sent, for as long as it liked (150 such clients held 276 MB);
 - requests wait for the model in the service's bounded queue (core.batcher), which answers a
   full queue with 503 and Retry-After;
 - the service runs on the event loop itself, each request in a greenlet that is parked while the
@@ -18,6 +23,9 @@ slow clients only wait for themselves. This is how functions-framework 3.10 runs
 from __future__ import annotations
 
 import asyncio
+import os
+import time
+from dataclasses import replace
 from http import HTTPStatus
 from typing import Any, ClassVar
 
@@ -34,6 +42,11 @@ from bertless.core.service import Request, Response, Service, error_response
 # while it is incomplete; one that arrives whole is refused by `App`, with the same answer.
 HEADER_BYTES = h11._connection.DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
 HEADER_FIELDS = 100
+# Seconds a request's head may take to arrive, and then its body (`--read-timeout`): 60 s, as
+# Node's `server.headersTimeout` and nginx's `client_header_timeout`. nginx's
+# `client_body_timeout` (60 s) runs between two reads; this one is the whole body's, so that a
+# body trickled in a byte at a time cannot hold its connection, and what it sent, for long.
+READ_TIMEOUT_S = 60.0
 
 
 def too_large_headers() -> Response:
@@ -46,12 +59,24 @@ def too_large_headers() -> Response:
     )
 
 
+def request_timeout(seconds: float) -> Response:
+    """The contract's 408 for a request whose head or body did not arrive whole in time."""
+    return error_response(
+        408,
+        "Validation",
+        f"the request did not arrive whole within {seconds:g} seconds: send it again.",
+        {"Connection": "close"},
+    )
+
+
 class JsonErrorsH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol, answering what h11 refuses with the contract's JSON error."""
+    """uvicorn's h11 protocol, answering what h11 refuses with the contract's JSON error, and a
+    request head that does not arrive whole in time with a 408."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._refusal = 400
+        self._head_timer: asyncio.TimerHandle | None = None
         next_event = self.conn.next_event
 
         def noting_the_status(*a: Any, **k: Any) -> Any:
@@ -68,6 +93,7 @@ class JsonErrorsH11Protocol(H11Protocol):
             answer = too_large_headers()
         else:
             answer = error_response(self._refusal, "Validation", "the request is not HTTP/1.1.")
+        self._record(answer.status)  # before the answer, as the service logs its own
         headers = [*_headers(answer), (b"connection", b"close")]
         reason = HTTPStatus(answer.status).phrase.encode()
         self.transport.write(
@@ -76,6 +102,54 @@ class JsonErrorsH11Protocol(H11Protocol):
         self.transport.write(self.conn.send(h11.Data(data=answer.body)))
         self.transport.write(self.conn.send(h11.EndOfMessage()))
         self.transport.close()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._await_head()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._await_head()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+
+    def _await_head(self) -> None:
+        """Give the next request's head `read_timeout` seconds to arrive whole."""
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+        app = self._app()
+        seconds = app.read_timeout if app else READ_TIMEOUT_S
+        self._head_timer = self.loop.call_later(seconds, self._head_late, seconds)
+
+    def _head_late(self, seconds: float) -> None:
+        """The head is late: a 408 when part of it came, else a close with nothing to say (an
+        idle keep-alive connection, which uvicorn's own keep-alive timeout closes sooner)."""
+        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+            return  # closed, or the head arrived: the body has its own deadline (App._body)
+        if self.conn.trailing_data[0]:
+            answer = request_timeout(seconds)
+            self._record(answer.status, seconds)
+            status_line = f"HTTP/1.1 408 {HTTPStatus(408).phrase}\r\n".encode()
+            fields = b"".join(k + b": " + v + b"\r\n" for k, v in _headers(answer))
+            self.transport.write(status_line + fields + b"\r\n" + answer.body)
+        self.transport.close()
+
+    def _record(self, status: int, seconds: float = 0.0) -> None:
+        """The log line and metrics of an answer given before the request's head was read."""
+        app = self._app()
+        if app:
+            app.service.record(Request("", ""), status, seconds)
+
+    def _app(self) -> App | None:
+        """Our application, under whatever middleware uvicorn wrapped it in."""
+        app = self.app
+        while not isinstance(app, App) and hasattr(app, "app"):
+            app = app.app
+        return app if isinstance(app, App) else None
 
 
 class Worker(UvicornWorker):
@@ -91,8 +165,9 @@ class App:
     """The service behind ASGI, on the event loop: each request's `Service.handle` runs in a
     greenlet, which parks while the model thread runs its texts (see `_handle`)."""
 
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service, read_timeout: float = READ_TIMEOUT_S) -> None:
         self.service = service
+        self.read_timeout = read_timeout
         if service.predictor and service.batcher:
             service.predictor.runner = self._run
 
@@ -100,15 +175,22 @@ class App:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
             return
-        body = await self._body(receive)
+        started = time.perf_counter()
         fields = scope["headers"]
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in fields}
+        request = Request(scope["method"], scope["path"], headers)
+        body = await self._body(receive)
         head = len(scope.get("raw_path") or b"") + sum(len(k) + len(v) + 4 for k, v in fields)
-        if head > HEADER_BYTES or len(fields) > HEADER_FIELDS:
+        if body is None:
+            response = request_timeout(self.read_timeout)
+        elif head > HEADER_BYTES or len(fields) > HEADER_FIELDS:
             response = too_large_headers()
         else:
-            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in fields}
-            request = Request(scope["method"], scope["path"], headers, body)
-            response = await self._handle(request)
+            response = None
+        if response is not None:  # answered without the service, recorded as it records its own
+            self.service.record(request, response.status, time.perf_counter() - started)
+        else:
+            response = await self._handle(replace(request, body=body))
         await send(
             {
                 "type": "http.response.start",
@@ -152,22 +234,27 @@ class App:
             return batcher.run(encodings)
         return here.parent.switch(batcher.submit(encodings))
 
-    async def _body(self, receive: Any) -> bytes:
+    async def _body(self, receive: Any) -> bytes | None:
         """The body, kept up to one byte over the limit: enough for the service's 413, without
-        holding a body of any size in memory."""
+        holding a body of any size in memory; None when it has not all come within
+        `read_timeout` seconds."""
         keep = self.service.config.max_body_bytes + 1
         chunks: list[bytes] = []
         kept = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                break
-            chunk = message.get("body", b"")
-            if kept < keep:
-                chunks.append(chunk[: keep - kept])
-                kept += len(chunks[-1])
-            if not message.get("more_body"):
-                break
+        try:
+            async with asyncio.timeout(self.read_timeout):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        break
+                    chunk = message.get("body", b"")
+                    if kept < keep:
+                        chunks.append(chunk[: keep - kept])
+                        kept += len(chunks[-1])
+                    if not message.get("more_body"):
+                        break
+        except TimeoutError:
+            return None
         return b"".join(chunks)
 
 
@@ -190,4 +277,5 @@ async def _lifespan(receive: Any, send: Any) -> None:
 def app() -> App:
     """The application factory gunicorn calls in each worker, after the fork: an onnxruntime
     session created before a fork would carry thread pools that do not survive into the child."""
-    return App(Service.from_bundle(bundle_location()))
+    seconds = float(os.environ.get("BERTLESS_READ_TIMEOUT") or READ_TIMEOUT_S)
+    return App(Service.from_bundle(bundle_location()), seconds)

@@ -49,15 +49,17 @@ def local_server(
     workers: int = 1,
     wrapper: Sequence[str] = (),
     timeout: float = 60,
+    log_path: Path | None = None,
 ) -> Iterator[ServerURL]:
     """Serve `bundle` on 127.0.0.1 until the block ends; yields the URL once /health answers.
 
     `wrapper` is a command the server runs under (the sweep's cgroup CPU quota). An unhealthy
     answer counts as answering: a broken bundle's 503s are what some callers want to see.
+    `log_path` keeps the server's output (its log lines) in that file for the caller to read.
     """
     port = port or free_port()
     command = [sys.executable, "-m", "bertless", "serve", str(bundle), "--port", str(port)]
-    with tempfile.TemporaryFile() as log:
+    with open(log_path, "w+b") if log_path else tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
             [*wrapper, *command, "--workers", str(workers)],
             env={**os.environ, **(env or {})},
