@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from dataclasses import replace
 from http import HTTPStatus
 from typing import Any, ClassVar
 
@@ -176,10 +175,10 @@ class App:
             await _lifespan(receive, send)
             return
         started = time.perf_counter()
+        body = await self._body(receive)
         fields = scope["headers"]
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in fields}
-        request = Request(scope["method"], scope["path"], headers)
-        body = await self._body(receive)
+        request = Request(scope["method"], scope["path"], headers, body or b"")
         head = len(scope.get("raw_path") or b"") + sum(len(k) + len(v) + 4 for k, v in fields)
         if body is None:
             response = request_timeout(self.read_timeout)
@@ -190,7 +189,7 @@ class App:
         if response is not None:  # answered without the service, recorded as it records its own
             self.service.record(request, response.status, time.perf_counter() - started)
         else:
-            response = await self._handle(replace(request, body=body))
+            response = await self._handle(request)
         await send(
             {
                 "type": "http.response.start",
