@@ -99,6 +99,22 @@ def test_a_request_that_is_not_http_gets_the_contracts_400(embed_server):
         assert_json_error(*read_answer(sock), 400, "not HTTP/1.1")
 
 
+def test_a_websocket_upgrade_is_answered_as_the_plain_request_it_also_is(embed_server):
+    """uvicorn upgraded it when a WebSocket library was installed, and the application, which
+    serves HTTP only, failed on it: a plain-text 500 and a traceback in the log."""
+    with connect(embed_server) as sock:
+        sock.sendall(
+            b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        status, headers, body = read_answer(sock)
+    assert (status, headers["content-type"], json.loads(body)) == (
+        200,
+        "application/json",
+        {"status": "ok"},
+    )
+
+
 def test_a_body_over_the_limit_is_refused_without_keeping_it(embed_server):
     body = b'{"inputs": "' + b"a" * 2_100_000 + b'"}'
     answer = requests.post(

@@ -157,6 +157,10 @@ class Worker(UvicornWorker):
     CONFIG_KWARGS: ClassVar[dict[str, str]] = {
         "loop": "asyncio",
         "http": f"{__name__}:JsonErrorsH11Protocol",
+        # No WebSockets: with a WebSocket library installed, uvicorn upgraded such a request and
+        # the app, which serves HTTP only, failed on it (a plain-text 500, a traceback). Without,
+        # it is answered as the plain HTTP request it also is.
+        "ws": "none",
     }
 
 
