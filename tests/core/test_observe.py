@@ -70,6 +70,17 @@ def test_no_request_text_in_any_line(service, capsys):
     assert statuses == [("/embed", 422), ("unmatched", 404), ("/embed", 413)]
 
 
+def test_a_method_that_is_not_a_standard_one_is_not_written_as_sent(service, capsys):
+    """A method is any token the client likes, up to the header limit (16 KB through
+    `bertless serve`); the line names the standard ones and writes OpenTelemetry's `_OTHER`
+    for the rest (its semantic conventions for `http.request.method`)."""
+    capsys.readouterr()
+    service.handle(Request(SECRET.upper() * 500, "/health"))
+    service.handle(Request("get", "/health"))  # served as GET, as it is written
+    service.handle(Request("DELETE", "/embed"))
+    assert [line["method"] for line in lines(capsys)] == ["_OTHER", "GET", "DELETE"]
+
+
 def test_lambda_lines_are_embedded_metric_format(service, capsys):
     capsys.readouterr()
     service.handle(post("/embed", {"inputs": "hello"}))

@@ -35,6 +35,14 @@ UNMATCHED = "unmatched"  # the route label of a request no route took (bounded l
 # A request id comes from a header on some platforms: a client could make it as long as the
 # header limit allows; the line keeps what any platform's id needs (a UUID is 36).
 MAX_ID = 128
+# The methods a line names (RFC 9110's and PATCH); any other token a client sends, up to the
+# header limit, is written `_OTHER`, as OpenTelemetry's semantic conventions write
+# `http.request.method` (https://opentelemetry.io/docs/specs/semconv/http/http-spans/, read
+# 2026-11-29; they also keep a lower-case "get" as `_OTHER`, where this line names the method
+# the service served, which reads methods whatever their case).
+METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+)
 
 
 @dataclass
@@ -94,7 +102,7 @@ def log_record(
         # (https://cloud.google.com/logging/docs/structured-logging, read 2026-11-29).
         "severity": "ERROR" if status >= 500 else "INFO",
         "message": "request",
-        "method": method or None,  # none when the request line never arrived whole
+        "method": _method(method),
         "route": seen.route,
         "status": status,
         "inputs": seen.inputs,
@@ -103,6 +111,14 @@ def log_record(
         "request_id": request_id[:MAX_ID] if request_id else None,
         **trace_ids(traceparent),
     }
+
+
+def _method(method: str) -> str | None:
+    """METHOD as the line names it (the service reads it whatever its case); None when the
+    request line never arrived whole."""
+    if not method:
+        return None
+    return method.upper() if method.upper() in METHODS else "_OTHER"
 
 
 _write = threading.Lock()
