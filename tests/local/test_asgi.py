@@ -247,6 +247,51 @@ def test_concurrent_requests_share_runs_and_each_gets_its_answer_alone(embed_ser
     np.testing.assert_allclose(got, alone, atol=1e-5)
 
 
+def test_a_full_queue_refuses_with_503_and_loses_nothing_it_accepted(minilm_bundle, tmp_path):
+    """20 clients at once against a queue of 2: the refused get the contract's 503 with
+    Retry-After; each accepted one gets the Predictor's answer for its texts, and /metrics and
+    the log lines count exactly what was sent (no run lost, none left waiting)."""
+    texts = [
+        [f"client {i} text {j} " + "fairly long words " * 20 for j in range(32)] for i in range(20)
+    ]
+    expected = Predictor.load(minilm_bundle)
+    log = tmp_path / "serve.log"
+    env = {"BERTLESS_MAX_CONCURRENT_REQUESTS": "2"}
+    with local_server(minilm_bundle, env=env, log_path=log) as url:
+        start = threading.Barrier(20)
+
+        def embed(index: int) -> requests.Response:
+            start.wait(30)
+            return requests.post(url + "/embed", json={"inputs": texts[index]}, timeout=120)
+
+        with ThreadPoolExecutor(20) as pool:
+            answers = list(pool.map(embed, range(20)))
+        metrics = requests.get(url + "/metrics", timeout=30).text
+    accepted = [i for i, answer in enumerate(answers) if answer.status_code == 200]
+    refused = [answer for answer in answers if answer.status_code != 200]
+    assert accepted and refused, [answer.status_code for answer in answers]
+    for answer in refused:
+        assert_json_error(answer.status_code, answer.headers, answer.content, 503, "busy")
+        assert answer.headers["Retry-After"] == "1"
+    for i in accepted:
+        np.testing.assert_allclose(answers[i].json(), expected.encode(texts[i]), atol=1e-5)
+    found = dict(
+        re.findall(
+            r'^bertless_requests_total\{route="/embed",status="(\d+)"\} (\S+)$', metrics, re.M
+        )
+    )
+    assert {k: int(float(v)) for k, v in found.items()} == {
+        "200": len(accepted),
+        "503": len(refused),
+    }
+    rows = re.search(r"^bertless_batch_size_sum (\S+)$", metrics, re.M)[1]
+    assert float(rows) == 32 * len(accepted)  # every accepted text ran, once
+    assert re.search(r"^bertless_queue_depth 0$", metrics, re.M)
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    statuses = sorted(line["status"] for line in lines if line["route"] == "/embed")
+    assert statuses == sorted(answer.status_code for answer in answers)
+
+
 def test_a_failed_model_run_is_a_500_and_the_next_request_is_answered(minilm_bundle):
     """The model's error reaches the service where it called the model (thrown into the
     request's greenlet), which answers the contract's 500; the app goes on serving."""
