@@ -115,6 +115,17 @@ def test_a_websocket_upgrade_is_answered_as_the_plain_request_it_also_is(embed_s
     )
 
 
+def test_a_head_answer_never_states_a_length_other_than_the_gets(embed_server):
+    """RFC 9110 8.6: a server MUST NOT send Content-Length in an answer to HEAD unless it is the
+    length the GET's content would have; the server sent 0, the length of what HEAD carries."""
+    for path in ("/health", "/info", "/openapi.json", "/nowhere"):
+        got = requests.get(embed_server + path, timeout=30)
+        head = requests.head(embed_server + path, timeout=30)
+        assert (head.status_code, head.content) == (got.status_code, b"")
+        length = got.headers["Content-Length"]
+        assert head.headers.get("Content-Length", length) == length, path
+
+
 def test_a_body_over_the_limit_is_refused_without_keeping_it(embed_server):
     body = b'{"inputs": "' + b"a" * 2_100_000 + b'"}'
     answer = requests.post(

@@ -198,7 +198,9 @@ class App:
             {
                 "type": "http.response.start",
                 "status": response.status,
-                "headers": _headers(response),
+                # The service has dropped a HEAD answer's body: its length is not the GET's,
+                # which is the only one a HEAD answer may state (RFC 9110 8.6).
+                "headers": _headers(response, length=scope["method"] != "HEAD"),
             }
         )
         await send({"type": "http.response.body", "body": response.body})
@@ -261,9 +263,12 @@ class App:
         return b"".join(chunks)
 
 
-def _headers(response: Response) -> list[tuple[bytes, bytes]]:
-    """A response's headers for the wire, with its length (no chunked encoding)."""
+def _headers(response: Response, length: bool = True) -> list[tuple[bytes, bytes]]:
+    """A response's headers for the wire, with its length unless told not to (no chunked
+    encoding then, but for h11's framing of a HEAD answer)."""
     headers = [(k.lower().encode(), v.encode("latin-1")) for k, v in response.headers.items()]
+    if not length:
+        return headers
     return [*headers, (b"content-length", str(len(response.body)).encode())]
 
 
