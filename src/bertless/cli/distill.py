@@ -9,6 +9,7 @@ from pathlib import Path
 from bertless.cli.env import add
 from bertless.cli.training import (
     DATA_HELP,
+    above_zero,
     column_flags,
     common_flags,
     finish,
@@ -101,7 +102,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         p,
         "--temperature",
         env="BERTLESS_TEMPERATURE",
-        type=float,
+        type=above_zero,
         default=2.0,
         help="softens the teacher's probabilities for a classifier (default 2)",
     )

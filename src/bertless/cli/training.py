@@ -34,7 +34,7 @@ def common_flags(
         p,
         "--epochs",
         env="BERTLESS_EPOCHS",
-        type=int,
+        type=at_least_one,
         default=epochs,
         help=f"passes over the data (default {epochs or 'per --student'}; early stopping may "
         "end sooner)",
@@ -43,12 +43,36 @@ def common_flags(
         p,
         "--max-length",
         env="BERTLESS_TRAIN_MAX_LENGTH",
-        type=int,
+        type=at_least_one,
         default=max_length,
         help=f"tokens per training text; longer ones are cut (default {max_length})",
     )
     add(p, "--seed", env="BERTLESS_SEED", type=int, default=0, help="random seed (default 0)")
     add(p, "--quiet", env="BERTLESS_QUIET", action="store_true", help="no progress bars")
+
+
+def at_least_one(text: str) -> int:
+    """A count (texts, epochs, tokens): 0 or less was a traceback from deep in the training, or
+    an empty run, instead of a sentence as the command line is read."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return value
+
+
+def above_zero(text: str) -> float:
+    """A rate or a temperature: 0 trains nothing or divides by zero, a negative one trains
+    backwards."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number above 0")
+    return value
 
 
 def work_dir(value: str) -> str:
@@ -78,9 +102,13 @@ def learning_flags(
     p: argparse.ArgumentParser, limit: str, evaluation: str, rate: float | None = 1e-4
 ) -> None:
     """--limit, --learning-rate (None: the default is the student's) and --eval."""
-    add(p, "--limit", env="BERTLESS_LIMIT", type=int, help=f"use at most this many {limit}")
+    add(
+        p, "--limit", env="BERTLESS_LIMIT", type=at_least_one, help=f"use at most this many {limit}"
+    )
     said = f"default {rate or 'per --student'}"
-    add(p, "--learning-rate", env="BERTLESS_LEARNING_RATE", type=float, default=rate, help=said)
+    add(
+        p, "--learning-rate", env="BERTLESS_LEARNING_RATE", type=above_zero, default=rate, help=said
+    )
     add(p, "--eval", env="BERTLESS_EVAL", help="a held-out labelled file to report on" + evaluation)
 
 
