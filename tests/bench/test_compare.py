@@ -66,6 +66,19 @@ def test_a_bundle_against_itself_served_over_http_agrees(minilm_bundle, embed_se
     assert report.under_floor == 0.0 and report.passed
 
 
+def test_a_classifier_bundle_against_itself_served_over_http_agrees(
+    classifier_bundle, classify_server
+):
+    """A classifier bundle's side sent each text as a 1-tuple, which the Predictor refuses as
+    not a pair: comparing any classifier bundle (a BiLSTM student with its teacher) stopped at
+    'input 0 is not a pair of two texts'."""
+    report = compare(BundleSide(classifier_bundle), UrlSide(classify_server), TEXTS, batch_size=8)
+
+    assert report.task == "text-classification" and report.texts == len(TEXTS)
+    assert report.agreement == 1.0 and report.macro_f1 == pytest.approx(1.0)
+    assert report.passed
+
+
 def test_classifier_disagreement_fails_its_thresholds():
     old = ["pos"] * 8 + ["neg"] * 2
     new = ["pos"] * 6 + ["neg"] * 4

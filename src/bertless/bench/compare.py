@@ -64,7 +64,7 @@ class BundleSide:
     def run(self, texts: Sequence[str]) -> np.ndarray | list[str]:
         if self.task == EMBED:
             return self.predictor.encode(list(texts), batch_size=len(texts))
-        ranked = self.predictor.predict([(text,) for text in texts], batch_size=len(texts))
+        ranked = self.predictor.predict(list(texts), batch_size=len(texts))  # single texts
         return [scores[0]["label"] for scores in ranked]
 
 
