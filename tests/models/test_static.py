@@ -187,7 +187,8 @@ def test_held_out_texts_never_reach_the_teacher_with_the_training_ones(
     )
     held_words = {word for text in distilled.held_out for word in text.split()}
     learnt = [text for text in texts if text not in distilled.held_out]
-    assert len(passed) == 3 * len(learnt)  # the texts, then two rounds of recombinations
+    # the texts, two rounds of recombinations, then one round of rare-word copies
+    assert len(passed) == 4 * len(learnt)
     assert set(passed[: len(learnt)]) == set(learnt)
     assert not held_words & {word for text in passed for word in text.split()}
 
@@ -228,6 +229,7 @@ def test_the_distill_command_reports_the_static_student(tmp_path, teacher, texts
         (["--hidden", "8"], "--hidden is for --student bilstm, not --student static"),
         (["--student-layers", "1"], "--student-layers is for --student layers, not --student"),
         (["--dim", "8", "--recombine", "-1"], "--recombine must be 0 or more, not -1"),
+        (["--dim", "8", "--rare-words", "-1"], "--rare-words must be 0 or more, not -1"),
     ],
 )
 def test_bad_options_get_one_sentence(tmp_path, teacher, texts, words, message):

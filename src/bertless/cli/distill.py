@@ -79,6 +79,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     add(
         p,
+        "--rare-words",
+        env="BERTLESS_RARE_WORDS",
+        type=int,
+        help="static student: how many times the texts learnt from are copied with one word "
+        "replaced by a vocabulary word they (almost) never contain, for the teacher to label, so "
+        "that those words' rows are trained too (default 1; 0 for none)",
+    )
+    add(
+        p,
         "--hidden",
         env="BERTLESS_STUDENT_HIDDEN",
         type=int,
@@ -161,8 +170,15 @@ def cmd_distill(args: argparse.Namespace) -> int:
 
         del common["temperature"]  # a table matches vectors, not probabilities
         dim = 256 if args.dim is None else args.dim
-        recombine = 1 if args.recombine is None else args.recombine
-        distilled = distill_static(teacher, texts, out, dim=dim, recombine=recombine, **common)
+        distilled = distill_static(
+            teacher,
+            texts,
+            out,
+            dim=dim,
+            recombine=1 if args.recombine is None else args.recombine,
+            rare_words=1 if args.rare_words is None else args.rare_words,
+            **common,
+        )
     elif args.student == "bilstm":
         from bertless.models.bilstm import distill_bilstm
 
@@ -234,6 +250,7 @@ def _check_student_flags(args: argparse.Namespace) -> None:
         "--dim": (args.dim, "bilstm or static"),
         "--hidden": (args.hidden, "bilstm"),
         "--recombine": (args.recombine, "static"),
+        "--rare-words": (args.rare_words, "static"),
     }
     for flag, (value, kinds) in meant.items():
         if value is not None and args.student not in kinds.split(" or "):
