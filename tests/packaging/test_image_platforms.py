@@ -111,3 +111,17 @@ def test_the_image_proof_fails_when_the_runtime_layer_is_left_out(built, tmp_pat
     broken = "exited with 1 before it served: .*No module named functions_framework"
     with pytest.raises(PackagingError, match=broken):
         image_run.serve_and_ask(tmp_path / "x", "t", GCP_IMAGE, [("GET", "/health")], "gcp")
+
+
+def test_an_image_without_the_program_its_command_names_is_refused(tmp_path):
+    """A --base without the interpreter the image's command runs (a wrong or a bare base) was
+    Popen's FileNotFoundError, as a traceback from `bertless package`."""
+    config = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}
+    layer = oci.tar_layer([("etc/marker", b"no python in here\n")])
+    bare = oci.append(
+        oci.Image(config, ()), [layer], cmd=["python", "-m", "app"], env={}, workdir="/"
+    )
+    oci.write_layout(bare, tmp_path / "x", "t")
+    refused = r"the gcp image cannot start `python -m app`: No such file or directory: 'python'"
+    with pytest.raises(PackagingError, match=refused):
+        image_run.serve_and_ask(tmp_path / "x", "t", GCP_IMAGE, [("GET", "/health")], "gcp")

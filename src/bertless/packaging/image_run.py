@@ -73,14 +73,22 @@ def serve_and_ask(
         env.update(convention.listen_env(port))
         log_path = Path(scratch) / "server.log"
         with log_path.open("wb") as log:
-            server = subprocess.Popen(
-                process["args"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                preexec_fn=_enter(str(rootfs), process.get("cwd") or "/"),
-                start_new_session=True,
-            )
+            try:
+                server = subprocess.Popen(
+                    process["args"],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    preexec_fn=_enter(str(rootfs), process.get("cwd") or "/"),
+                    start_new_session=True,
+                )
+            except (OSError, subprocess.SubprocessError) as error:  # a base without the program
+                missing = isinstance(error, OSError)
+                why = f"{error.strerror}: {error.filename!r}" if missing else error
+                raise PackagingError(
+                    f"the {cloud} image cannot start `{' '.join(process['args'])}`: {why}; "
+                    "is --base an image with what that command needs?"
+                ) from None
         try:
             url = f"http://127.0.0.1:{port}"
             _wait(server, port, log_path, cloud)
