@@ -120,8 +120,11 @@ def new_console():
 
 
 def step_printer(console):
-    """The `step` callback the models' functions report their stages to."""
-    return lambda what: console.print(f"[dim]{what}…")
+    """The `step` callback the models' functions report their stages to, printed as written
+    (escaped: a stage may name `model2vec[distill]` or a path with brackets)."""
+    from rich.markup import escape
+
+    return lambda what: console.print(f"[dim]{escape(what)}…")
 
 
 def fit_summary(fitted) -> dict:
