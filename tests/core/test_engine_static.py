@@ -127,3 +127,13 @@ def test_a_flat_int8_table_is_named_by_its_shape_not_its_scales(tmp_path, teache
     np.save(tmp_path / EMBEDDINGS_NAME, np.load(tmp_path / EMBEDDINGS_NAME).reshape(-1))
     with pytest.raises(BundleError, match=rf"has shape \({table.size},\), not \(vocabulary, 24\)"):
         Predictor.load(tmp_path, verify=False)
+
+
+def test_a_static_manifest_of_another_task_is_named_by_its_task(tmp_path, teacher, table):
+    """It was named by a shape '(vocabulary, None)' that no table can have."""
+    write_bundle(table, teacher, tmp_path)
+    manifest = json.loads((tmp_path / MANIFEST_NAME).read_text())
+    manifest.update(task="text-classification", labels=["no", "yes"], dimension=None)
+    (tmp_path / MANIFEST_NAME).write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="says its task is text-classification, but a static"):
+        Predictor.load(tmp_path)

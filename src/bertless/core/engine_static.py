@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bertless.core.bundle import EMBEDDINGS_NAME, SCALES_NAME, Bundle
+from bertless.core.bundle import EMBEDDINGS_NAME, MANIFEST_NAME, SCALES_NAME, Bundle
 from bertless.core.errors import BundleError
 
 
@@ -50,10 +50,15 @@ class StaticEngine:
         return summed / counts
 
     def _check_table(self, vocabulary: int | None) -> None:
-        """Refuse a table that is not floats (or int8 rows) of the manifest's width with a row
-        for every token: a string table failed deep in numpy, and a complex or int32 one was
-        cast to float32 without a word."""
+        """Refuse a manifest of another task, and a table that is not floats (or int8 rows) of
+        the manifest's width with a row for every token: a string table failed deep in numpy,
+        and a complex or int32 one was cast to float32 without a word."""
         manifest, file, table = self.bundle.manifest, self.bundle.path / EMBEDDINGS_NAME, self.table
+        if manifest.task != "feature-extraction":
+            raise BundleError(
+                f"{self.bundle.path / MANIFEST_NAME} says its task is {manifest.task}, but a "
+                "static table embeds texts (feature-extraction): re-export the bundle."
+            )
         if table.dtype != np.int8 and not np.issubdtype(table.dtype, np.floating):
             raise BundleError(
                 f"{file} holds {table.dtype} values, not float or int8 ones: it is not a table "
