@@ -118,18 +118,35 @@ def test_without_merging_each_request_runs_alone_one_at_a_time():
     assert runner.runs == [[0], [1], [2, 3], [4]]
 
 
-def test_a_full_queue_refuses_with_retry_after():
+def test_a_request_past_the_limit_is_refused_with_retry_after():
     runner = HeldRunner()
     batcher = Batcher(runner, max_batch_size=8, queue_limit=2, merge=True)
-    pool, _, futures = queue_behind_a_held_run(batcher, runner, [texts(1), texts(2)])
-    with pytest.raises(OverloadedError, match="2 requests are already waiting") as refusal:
-        batcher.run(texts(3))
-    assert refusal.value.status == 503 and refusal.value.headers == {"Retry-After": "1"}
-    runner.release.set()
-    assert [f.result(30).ravel().tolist() for f in futures] == [[10.0], [20.0]]
-    pool.shutdown()
-    # The slot was handed on and finally freed: a later request runs at once.
-    assert batcher.run(texts(4)).ravel().tolist() == [40.0]
+
+    def request(job: list[Text]) -> np.ndarray:
+        with batcher.admitted():
+            return batcher.run(job)
+
+    with ThreadPoolExecutor(2) as pool:
+        running = pool.submit(request, texts(0))
+        assert runner.started.wait(30)
+        waiting = pool.submit(request, texts(1))
+        wait_until(lambda: batcher.waiting() == 1, "the second request waiting")
+        too_many = pytest.raises(OverloadedError, match="2 requests are already running or waiting")
+        with too_many, batcher.admitted():
+            pass
+        runner.release.set()
+        assert [running.result(30).ravel().tolist(), waiting.result(30).ravel().tolist()] == [
+            [0.0],
+            [10.0],
+        ]
+    # both places were given back: a later request is let in and runs at once
+    assert request(texts(4)).ravel().tolist() == [40.0]
+    try:
+        with batcher.admitted():
+            raise RuntimeError("a request that fails")
+    except RuntimeError:
+        pass
+    assert request(texts(5)).ravel().tolist() == [50.0]  # a failed request gave its place back
 
 
 def test_a_failed_run_fails_every_request_in_it_and_frees_the_slot():
@@ -270,7 +287,7 @@ def test_one_request_at_a_time_runs_alone(recorded_service):
 
 
 def test_the_queues_503_is_the_contracts_json_with_retry_after(minilm_bundle, monkeypatch):
-    monkeypatch.setenv("BERTLESS_MAX_CONCURRENT_REQUESTS", "1")
+    monkeypatch.setenv("BERTLESS_MAX_CONCURRENT_REQUESTS", "2")  # one running, one waiting
     service = Service.from_bundle(minilm_bundle)
     assert service.batcher is not None
     runner = HeldRunner(then=service.batcher._runner)
@@ -288,6 +305,33 @@ def test_the_queues_503_is_the_contracts_json_with_retry_after(minilm_bundle, mo
     assert refused.headers["Content-Type"] == "application/json"
     body = refused.json()
     assert body["error_type"] == "Overloaded" and "try again" in body["error"]
+
+
+def test_a_request_let_in_is_never_refused_halfway(minilm_bundle, monkeypatch):
+    """A similarity of 2 sentences and its query is 3 rows, two micro-batches at a maximum batch
+    size of 2. While its first runs, another request is refused; its second micro-batch is not
+    (the limit counted waiting micro-batches: the other request's took the one place, and the
+    similarity, half run, got the 503)."""
+    monkeypatch.setenv("BERTLESS_MAX_CONCURRENT_REQUESTS", "1")
+    monkeypatch.setenv("BERTLESS_MAX_BATCH_SIZE", "2")
+    service = Service.from_bundle(minilm_bundle)
+    assert service.batcher is not None
+    runner = HeldRunner(then=service.batcher._runner)
+    service.batcher._runner = runner
+    sentences = {"source_sentence": "a cat sat", "sentences": ["a cat sat down", "stock prices"]}
+    body = json.dumps({"inputs": sentences}).encode()
+    similarity = Request("POST", "/similarity", {"Content-Type": "application/json"}, body)
+    with ThreadPoolExecutor(1) as pool:
+        asked = pool.submit(service.handle, similarity)
+        assert runner.started.wait(30)
+        refused = service.handle(_embed_request("another"))
+        runner.release.set()
+        answer = asked.result(30)
+    assert refused.status == 503
+    assert answer.status == 200, answer.body
+    vectors = Predictor.load(minilm_bundle).encode(["a cat sat", *sentences["sentences"]])
+    np.testing.assert_allclose(answer.json(), vectors[1:] @ vectors[0], atol=1e-5)
+    assert len(runner.runs) == 2  # the similarity's two micro-batches; nothing of the refused
 
 
 def _embed_request(text: str) -> Request:

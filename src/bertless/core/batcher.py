@@ -4,8 +4,11 @@ Cloud Run functions, Azure Flex Consumption and the local server hand one proces
 at once. Left alone, each request thread runs the model on its own: the CPUs are shared by as many
 runs as there are requests (none finishes sooner), and onnxruntime's arena grows for every run in
 flight, so memory follows the concurrency. The `Batcher` runs the model in one thread of its own,
-one run at a time; requests wait in a bounded queue, and a full queue is refused with 503 and
-`Retry-After`, as TEI's `--max-concurrent-requests` does.
+one run at a time; at most so many requests are in its hands at once, running or waiting, and
+one more is refused with 503 and `Retry-After`, as TEI's `--max-concurrent-requests` does. A
+request is let in whole (`admitted`), before its first micro-batch: one of more rows than the
+maximum batch size (a similarity's 32 sentences and its query) runs as two, and must not be
+refused after the first has run.
 
 While requests wait, they share a run: the model thread takes the oldest waiting micro-batch and
 the others that fit beside it, up to the maximum batch size, and hands each row back to its owner
@@ -36,8 +39,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -61,7 +65,7 @@ QUIET_S = 1.0
 
 
 class OverloadedError(BertlessError):
-    """The queue of waiting requests is full; the client should try again shortly."""
+    """The model has as many requests as it may hold; the client should try again shortly."""
 
     status = 503
     error_type = "Overloaded"
@@ -84,7 +88,7 @@ class _Job:
 
 class Batcher:
     """Runs micro-batches through `runner` in a thread of its own, one run at a time, merging
-    waiting ones when `merge` is on; at most `queue_limit` micro-batches wait.
+    waiting ones when `merge` is on; at most `queue_limit` requests are `admitted` at once.
 
     `run` has the runner's signature, so the predictor calls it in the runner's place.
     `release` gives memory back after a burst (see `core.allocator.Trimmer`).
@@ -104,12 +108,30 @@ class Batcher:
         self._queue_limit = queue_limit
         self._merge = merge
         self._waiting: deque[_Job] = deque()
+        self._admitted = 0  # requests between entering and leaving `admitted`
         self._queued = threading.Condition()  # a job was queued, or a run ended
         self._running = False  # a run is under way, in the model thread or a caller's
         self._burst = False  # a request has waited behind a run since the queue last drained
         self._idle_since = time.monotonic()
         self._thread: threading.Thread | None = None
         self._trimmer = Trimmer(self.idle_since, quiet_s, release)
+
+    @contextmanager
+    def admitted(self) -> Iterator[None]:
+        """Let one request's micro-batches in, or refuse it with `OverloadedError` when
+        `queue_limit` requests are already running or waiting."""
+        with self._queued:
+            if self._admitted >= self._queue_limit:
+                raise OverloadedError(
+                    f"the server is busy ({self._queue_limit} requests are already running or "
+                    "waiting): try again in a second."
+                )
+            self._admitted += 1
+        try:
+            yield
+        finally:
+            with self._queued:
+                self._admitted -= 1
 
     def run(self, encodings: list[Encoding]) -> np.ndarray:
         """The runner's answer for `encodings`, computed alone or in a shared run; in the
@@ -129,11 +151,6 @@ class Batcher:
         error. An event loop awaits it (`asyncio.wrap_future`) where a thread would block."""
         job = _Job(encodings)
         with self._queued:
-            if len(self._waiting) >= self._queue_limit:
-                raise OverloadedError(
-                    f"the server is busy ({self._queue_limit} requests are already waiting): "
-                    "try again in a second."
-                )
             self._waiting.append(job)
             self._burst |= self._running or len(self._waiting) > 1  # it waits behind another
             self._start_thread()

@@ -64,7 +64,8 @@ class Config:
     auto_truncate: bool
     api_key: str | None
     cors_origins: tuple[str, ...]
-    # Requests that may wait for the model (TEI's --max-concurrent-requests); more get a 503.
+    # Requests the model may hold at once, running or waiting (TEI's --max-concurrent-requests);
+    # one more gets a 503.
     max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS
     # Whether concurrent requests share model runs (see core.batcher).
     batching: bool = True
@@ -75,8 +76,8 @@ class Config:
     def from_env(cls, manifest: Manifest | None) -> Config:
         """BERTLESS_MAX_BATCH_SIZE, BERTLESS_MAX_BODY_BYTES, BERTLESS_AUTO_TRUNCATE override the
         manifest; BERTLESS_API_KEY turns on auth; BERTLESS_CORS_ORIGINS (comma-separated) CORS;
-        BERTLESS_MAX_CONCURRENT_REQUESTS bounds the queue, BERTLESS_BATCHING=0 stops merging;
-        BERTLESS_METRICS=1 serves GET /metrics."""
+        BERTLESS_MAX_CONCURRENT_REQUESTS bounds the requests running or waiting,
+        BERTLESS_BATCHING=0 stops merging; BERTLESS_METRICS=1 serves GET /metrics."""
         auto = env_bool("BERTLESS_AUTO_TRUNCATE")
         batching = env_bool("BERTLESS_BATCHING")
         origins = os.environ.get("BERTLESS_CORS_ORIGINS", "")

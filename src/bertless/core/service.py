@@ -250,16 +250,18 @@ class Service:
     def _vectors(self, items: list[Item], truncate: bool | None, normalize: bool = True):
         """The vectors of ITEMS; the caller has checked the count of what the client sent (the
         similarity's and rerank's query comes on top, as in TEI)."""
-        forward = self.predictor.embed(
-            items, self.config.max_batch_size, self._truncate(truncate), normalize
-        )
+        with self.batcher.admitted():
+            forward = self.predictor.embed(
+                items, self.config.max_batch_size, self._truncate(truncate), normalize
+            )
         observe.counted(len(items), sum(forward.token_counts))
         return forward
 
     def _scores(self, items: list[Item], truncate: bool | None, raw_scores: bool) -> np.ndarray:
-        forward = self.predictor.classify(
-            items, self.config.max_batch_size, self._truncate(truncate), raw_scores
-        )
+        with self.batcher.admitted():
+            forward = self.predictor.classify(
+                items, self.config.max_batch_size, self._truncate(truncate), raw_scores
+            )
         observe.counted(len(items), sum(forward.token_counts))
         return forward.values
 
