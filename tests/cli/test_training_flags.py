@@ -2,7 +2,7 @@
 before a teacher is exported or a model trained: a file where the work folder must go was a
 NotADirectoryError traceback after the teacher's export (or after fine-tuning), and counts or
 rates of 0 or less were tracebacks from random.sample, torch or tokenizers, NaN distances, or
-silently ignored."""
+silently ignored. `export`'s and `quickstart`'s --out, a bundle folder, is checked the same way."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ import pytest
 from bertless.cli.main import main
 
 
-@pytest.mark.parametrize("command", [["distill", "TEXTS"], ["train", "TEXTS"], ["build-sentiment"]])
+@pytest.mark.parametrize(
+    "command",
+    [["distill", "TEXTS"], ["train", "TEXTS"], ["build-sentiment"], ["export"], ["quickstart"]],
+)
 @pytest.mark.parametrize("below", [False, True])
 def test_an_out_that_is_a_file_is_refused_before_any_work(tmp_path, capsys, command, below):
     texts = tmp_path / "texts.txt"

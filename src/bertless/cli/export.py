@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from bertless.cli.env import add
+from bertless.cli.training import work_dir
 
 DEFAULT_BUNDLE = Path("build/bundles/minilm")
 TASKS = ["feature-extraction", "text-classification"]
@@ -27,6 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--out",
         env="BERTLESS_EXPORT_DIR",
         default=str(DEFAULT_BUNDLE),
+        type=work_dir,
         help=f"the bundle directory to write (default {DEFAULT_BUNDLE})",
     )
     add(p, "--task", env="BERTLESS_TASK", choices=TASKS, help="default: read from the checkpoint")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from bertless.cli.env import add
 from bertless.cli.export import DEFAULT_BUNDLE
+from bertless.cli.training import work_dir
 from bertless.models.sentiment import BUNDLE, WORK, build_sentiment, install, installed
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--out",
         env="BERTLESS_EXPORT_DIR",
         default=str(DEFAULT_BUNDLE),
+        type=work_dir,
         help=f"the bundle directory to write (default {DEFAULT_BUNDLE})",
     )
     add(p, "--port", env="BERTLESS_PORT", type=int, default=8080, help="default 8080")
