@@ -149,6 +149,22 @@ def test_a_request_past_the_limit_is_refused_with_retry_after():
     assert request(texts(5)).ravel().tolist() == [50.0]  # a failed request gave its place back
 
 
+def test_a_job_cancelled_while_it_waits_is_dropped_unrun():
+    """A client gone (local.asgi cancels its future) costs no model work; the others run."""
+    runner = HeldRunner()
+    batcher = Batcher(runner, max_batch_size=8, queue_limit=100, merge=True)
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(batcher.run, texts(0))
+        assert runner.started.wait(30)
+        gone, kept = batcher.submit(texts(1)), batcher.submit(texts(2))
+        assert gone.cancel()
+        runner.release.set()
+        assert kept.result(30).ravel().tolist() == [20.0]
+        assert first.result(30).ravel().tolist() == [0.0]
+    assert runner.runs == [[0], [2]]
+    assert batcher.waiting() == 0
+
+
 def test_a_failed_run_fails_every_request_in_it_and_frees_the_slot():
     runner = HeldRunner()
     broken = {"on": True}

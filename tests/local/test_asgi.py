@@ -327,8 +327,12 @@ async def _two_posts(app: App) -> list[tuple[int, bytes]]:
     return [await _post(app, "/embed", {"inputs": text}) for text in ("one", "two")]
 
 
-async def _post(app: App, path: str, body: dict) -> tuple[int, bytes]:
-    """One ASGI exchange with APP, as uvicorn drives it: status and body of its answer."""
+async def _post(
+    app: App, path: str, body: dict, leaves: asyncio.Event | None = None
+) -> tuple[int, bytes] | None:
+    """One ASGI exchange with APP, as uvicorn drives it: status and body of its answer, or None
+    when nothing was sent. After the body, `receive` waits, as uvicorn's does, until the client
+    leaves (`leaves` is set) and then says `http.disconnect`."""
     scope = {
         "type": "http",
         "method": "POST",
@@ -338,12 +342,62 @@ async def _post(app: App, path: str, body: dict) -> tuple[int, bytes]:
     }
     incoming = [{"type": "http.request", "body": json.dumps(body).encode(), "more_body": False}]
     sent: list[dict] = []
+    leaves = leaves or asyncio.Event()
 
     async def receive() -> dict:
-        return incoming.pop(0)
+        if incoming:
+            return incoming.pop(0)
+        await leaves.wait()
+        return {"type": "http.disconnect"}
 
     async def send(message: dict) -> None:
         sent.append(message)
 
     await app(scope, receive, send)
-    return sent[0]["status"], sent[1]["body"]
+    return (sent[0]["status"], sent[1]["body"]) if sent else None
+
+
+def test_a_client_that_leaves_while_its_texts_wait_is_dropped_unrun(minilm_bundle, capsys):
+    """While one request's run is held, a second waits; its client leaves. It is answered
+    nothing, logged 499, and its texts never reach the model; the first is answered."""
+    service = Service.from_bundle(minilm_bundle)
+    assert service.batcher is not None
+    real, runs = service.batcher._runner, []
+    started, release = threading.Event(), threading.Event()
+
+    def held(encodings: list) -> np.ndarray:  # the first run waits for `release`
+        runs.append(len(encodings))
+        started.set()
+        assert release.wait(30)
+        return real(encodings)
+
+    service.batcher._runner = held
+    app = App(service)
+
+    async def exchange() -> list:
+        leaves = asyncio.Event()
+        first = asyncio.ensure_future(_post(app, "/embed", {"inputs": "stays"}))
+        await asyncio.to_thread(started.wait, 30)
+        second = asyncio.ensure_future(_post(app, "/embed", {"inputs": ["a", "b"]}, leaves))
+        while service.batcher.waiting() != 1:  # bounded by the test's own timeout below
+            await asyncio.sleep(0.01)
+        leaves.set()
+        gone = await asyncio.wait_for(second, 30)  # answered before the held run ends
+        release.set()
+        return [await asyncio.wait_for(first, 30), gone]
+
+    capsys.readouterr()
+    stays, gone = asyncio.run(exchange())
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+    assert stays is not None and stays[0] == 200
+    np.testing.assert_allclose(
+        json.loads(stays[1]), Predictor.load(minilm_bundle).encode(["stays"]), atol=1e-5
+    )
+    assert gone is None
+    assert runs == [1]  # the first request's one row; the second's two never ran
+    assert sorted(line["status"] for line in lines) == [200, 499]
+    assert service.batcher.waiting() == 0
+    assert (
+        'bertless_requests_total{route="/embed",status="499"} 1'
+        in service.metrics.render().decode()
+    )

@@ -172,7 +172,8 @@ class Batcher:
                     self._queued.wait()
                 self._running = True
                 batch = self._take_batch()
-            self._run(batch)
+            if batch:
+                self._run(batch)
             self._ended()
 
     def _ended(self) -> None:
@@ -205,10 +206,16 @@ class Batcher:
         """The oldest waiting job and the waiting jobs worth running beside it, oldest first:
         each fits in the maximum batch size and adds fewer padding tokens than a run's fixed
         cost is worth (`PADDING_ALLOWANCE`). The jobs left keep their order and run next.
-        Called holding the lock."""
+
+        A job whose future was cancelled (its client left: `local.asgi`) is dropped unrun, as
+        TEI drops the entries of clients gone; a job taken is marked running, so that it can no
+        longer be cancelled and its rows can always be set. Called holding the lock."""
+        self._waiting = deque(job for job in self._waiting if not job.rows.cancelled())
+        if not self._waiting:
+            return []
         leader = self._waiting.popleft()
         if not self._merge:
-            return [leader]
+            return _claimed([leader])
         rows, width = len(leader.encodings), leader.width
         taken: list[_Job] = [leader]
         left: deque[_Job] = deque()
@@ -221,7 +228,7 @@ class Batcher:
             else:
                 left.append(job)
         self._waiting = left
-        return taken
+        return _claimed(taken)
 
     def idle_since(self) -> float | None:
         """The monotonic time since which no model run has been under way, or None now."""
@@ -233,3 +240,9 @@ class Batcher:
         """Micro-batches waiting for the model now (for metrics and tests)."""
         with self._queued:
             return len(self._waiting)
+
+
+def _claimed(jobs: list[_Job]) -> list[_Job]:
+    """The JOBS whose clients still want them, each marked running so that it can no longer be
+    cancelled; one cancelled since the queue was swept is left out."""
+    return [job for job in jobs if job.rows.set_running_or_notify_cancel()]

@@ -15,7 +15,9 @@ slow clients only wait for themselves. This is how functions-framework 3.10 runs
   deadline: a client that stalled halfway through its body kept its connection, and the up to
   2 MB of body it had sent, for as long as it liked (150 such clients held 276 MB);
 - requests wait for the model in the service's bounded queue (core.batcher), which answers a
-  full queue with 503 and Retry-After;
+  full queue with 503 and Retry-After; a request whose client leaves while it waits leaves the
+  queue unrun (logged 499, nginx's "client closed request"), as in TEI, so that clients that
+  time out and retry under load do not fill the queue with work nobody reads;
 - the service runs on the event loop itself, each request in a greenlet that is parked while the
   model thread works for it (`App._handle`).
 """
@@ -34,6 +36,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn_worker import UvicornWorker
 
 from bertless.core.config import bundle_location
+from bertless.core.errors import BertlessError
 from bertless.core.service import Request, Response, Service, error_response
 
 # The most a request line and its headers may take, and the most header fields: h11's buffer
@@ -56,6 +59,13 @@ def too_large_headers() -> Response:
         f"the request line and headers are larger than {HEADER_BYTES} bytes or more than "
         f"{HEADER_FIELDS} fields: send fewer or shorter headers.",
     )
+
+
+class ClientGoneError(BertlessError):
+    """The client closed its connection before its answer was ready; nothing is sent, the
+    status is for the log line and metrics (nginx's 499)."""
+
+    status = 499
 
 
 def request_timeout(seconds: float) -> Response:
@@ -193,7 +203,9 @@ class App:
         if response is not None:  # answered without the service, recorded as it records its own
             self.service.record(request, response.status, time.perf_counter() - started)
         else:
-            response = await self._handle(request)
+            response = await self._handle(request, receive)
+            if response.status == ClientGoneError.status:
+                return
         await send(
             {
                 "type": "http.response.start",
@@ -205,7 +217,7 @@ class App:
         )
         await send({"type": "http.response.body", "body": response.body})
 
-    async def _handle(self, request: Request) -> Response:
+    async def _handle(self, request: Request, receive: Any) -> Response:
         """`Service.handle` in a greenlet on the loop; while the model thread runs the texts,
         the greenlet is parked and the loop reads, parses and answers other requests.
 
@@ -217,16 +229,29 @@ class App:
         this served 1.03x, 1.03x and 1.02x the texts/s of a thread per request at 1, 8 and 32
         clients, at 0.94x the CPU per request at 8. The service's code stays as it is,
         synchronous: only the model run (`_run`) parks, the way SQLAlchemy's asyncio layer runs
-        its synchronous core."""
+        its synchronous core.
+
+        While it is parked, the client's `http.disconnect` is watched for: if the client leaves
+        first, the model thread's future is cancelled (a job not yet taken is dropped unrun) and
+        the service hears it as `ClientGoneError` where it called the model."""
         child = greenlet.greenlet(self.service.handle)
         parked = child.switch(request)
-        while not child.dead:
-            try:
-                rows = await asyncio.wrap_future(parked)
-            except Exception as error:  # the run failed: raised where the service called it
-                parked = child.throw(error)
-            else:
-                parked = child.switch(rows)
+        gone: asyncio.Task | None = None
+        try:
+            while not child.dead:
+                gone = gone or asyncio.ensure_future(_disconnect(receive))
+                rows = asyncio.wrap_future(parked)
+                await asyncio.wait((rows, gone), return_when=asyncio.FIRST_COMPLETED)
+                if not rows.done():
+                    rows.cancel()
+                    parked = child.throw(ClientGoneError("the client closed its connection."))
+                elif rows.exception():  # the run failed: raised where the service called it
+                    parked = child.throw(rows.exception())
+                else:
+                    parked = child.switch(rows.result())
+        finally:
+            if gone:
+                gone.cancel()
         return parked
 
     def _run(self, encodings: list) -> Any:
@@ -270,6 +295,13 @@ def _headers(response: Response, length: bool = True) -> list[tuple[bytes, bytes
     if not length:
         return headers
     return [*headers, (b"content-length", str(len(response.body)).encode())]
+
+
+async def _disconnect(receive: Any) -> None:
+    """Return once the client has gone: after the whole body, uvicorn's `receive` waits until
+    the connection is lost (or the answer is sent) and then says `http.disconnect`."""
+    while (await receive())["type"] != "http.disconnect":
+        continue
 
 
 async def _lifespan(receive: Any, send: Any) -> None:
