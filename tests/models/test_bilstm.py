@@ -176,6 +176,12 @@ def test_bad_sizes_are_refused(tmp_path, teacher, texts, options, message):
         distill_small(teacher, texts, tmp_path, **options)
 
 
+def test_the_default_width_is_the_teachers_when_it_is_narrower(tmp_path, teacher, texts):
+    """128 dimensions by default, but this teacher's table has 32: no --dim error unasked."""
+    distill_small(teacher, texts[:60], tmp_path, dim=None, epochs=1)
+    assert json.loads((tmp_path / "model" / "bilstm.json").read_text())["dim"] == 32
+
+
 def test_an_embedding_teacher_is_refused(tmp_path, minilm_path, texts):
     folder = tiny_bert(tmp_path / "encoder", minilm_path, pooling=True)
     embedder = Teacher.prepare(folder, tmp_path / "bundle")

@@ -221,6 +221,15 @@ def test_the_distill_command_reports_the_static_student(tmp_path, teacher, texts
     assert Predictor.load(out / "bundle").manifest.dimension == 8
 
 
+def test_the_default_width_is_the_teachers_when_it_is_narrower(tmp_path, teacher, texts):
+    """256 dimensions by default, but this teacher's embeddings have 32: no --dim error unasked."""
+    data = tmp_path / "texts.txt"
+    data.write_text("\n".join(texts[:60]))
+    out = tmp_path / "out"
+    assert static_command(str(teacher.bundle), str(data), "--epochs", "1", "--out", str(out)) == 0
+    assert Predictor.load(out / "bundle").manifest.dimension == 32
+
+
 @pytest.mark.parametrize(
     ("words", "message"),
     [

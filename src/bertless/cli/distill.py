@@ -66,7 +66,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         env="BERTLESS_STUDENT_DIM",
         type=int,
         help="bilstm and static students: the embedding table's width, reduced by PCA "
-        "(default 128 for bilstm, 256 for static)",
+        "(default 128 for bilstm, 256 for static, or the teacher's width if narrower)",
     )
     add(
         p,
@@ -169,12 +169,12 @@ def cmd_distill(args: argparse.Namespace) -> int:
         from bertless.models.static import distill_static
 
         del common["temperature"]  # a table matches vectors, not probabilities
-        dim = 256 if args.dim is None else args.dim
+        width = teacher.manifest.dimension or 256  # a narrower teacher's width is the default
         distilled = distill_static(
             teacher,
             texts,
             out,
-            dim=dim,
+            dim=min(256, width) if args.dim is None else args.dim,
             recombine=1 if args.recombine is None else args.recombine,
             rare_words=1 if args.rare_words is None else args.rare_words,
             **common,
@@ -186,7 +186,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
             teacher,
             texts,
             out,
-            dim=128 if args.dim is None else args.dim,
+            dim=args.dim,
             hidden=128 if args.hidden is None else args.hidden,
             **common,
         )

@@ -38,6 +38,8 @@ from bertless.say import Say, silent
 
 WEIGHTS_NAME = "bilstm.pt"
 CONFIG_NAME = "bilstm.json"
+# The reduced embedding width when none is asked for (`--dim`), or the teacher's if narrower.
+DEFAULT_DIM = 128
 
 
 @dataclass(frozen=True)
@@ -118,10 +120,11 @@ def teacher_table(teacher: Teacher) -> np.ndarray:
     return model.get_input_embeddings().weight.detach().float().numpy()
 
 
-def build(teacher: Teacher, dim: int, hidden: int, dropout: float = 0.0) -> BiLSTM:
-    """A BiLSTM student whose embeddings are the teacher's, reduced to `dim` dimensions and
-    frozen (see the module's docstring)."""
+def build(teacher: Teacher, dim: int | None, hidden: int, dropout: float = 0.0) -> BiLSTM:
+    """A BiLSTM student whose embeddings are the teacher's, reduced to `dim` dimensions (by
+    default 128, or the teacher's width if narrower) and frozen (see the module's docstring)."""
     table = teacher_table(teacher)
+    dim = min(DEFAULT_DIM, table.shape[1]) if dim is None else dim
     shape = Shape(table.shape[0], dim, hidden, len(teacher.manifest.labels))
     shape.check(table.shape[1])
     net = BiLSTM(shape, dropout)
@@ -165,7 +168,7 @@ def distill_bilstm(
     texts: Sequence[str],
     out: str | Path,
     *,
-    dim: int = 128,
+    dim: int | None = None,
     hidden: int = 128,
     targets: np.ndarray | None = None,
     epochs: int = 10,
