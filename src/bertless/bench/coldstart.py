@@ -107,8 +107,9 @@ def bundle_cold_starts(
     result = ColdStart(
         method=(
             f"fresh `{sys.executable} -I` per run: interpreter start, import of "
-            "bertless.core.service (numpy, onnxruntime, tokenizers, msgspec), "
-            "Service.from_bundle, the first request through Service.handle"
+            "bertless.core.service (numpy, tokenizers, msgspec), Service.from_bundle "
+            "(onnxruntime's import and session, or a static table), the first request through "
+            "Service.handle"
         ),
         phases=("interpreter start", "import", "model load", "first answer"),
     )
