@@ -212,6 +212,12 @@ def test_distill_command_reads_no_eval_file_for_a_multi_label_teacher(tmp_path, 
     assert not (tmp_path / "out" / "model").exists()  # refused before any distilling
 
 
+def test_an_embedding_teacher_with_three_texts_is_refused(tmp_path, embedding_teacher, texts):
+    """Three held-out texts rank the student's similarities, and one must be left to learn."""
+    with pytest.raises(InputError, match=r"needs at least 4 texts: 3 held out"):
+        distill(embedding_teacher, texts[:3], tmp_path, show_progress=False)
+
+
 def test_an_embedding_student_of_another_width_is_refused(tmp_path, embedding_teacher, texts):
     import torch
     from transformers import BertConfig, BertModel

@@ -221,6 +221,20 @@ def test_the_distill_command_reports_the_static_student(tmp_path, teacher, texts
     assert Predictor.load(out / "bundle").manifest.dimension == 8
 
 
+def test_ten_texts_hold_three_out_and_three_are_refused_before_any_work(tmp_path, teacher, texts):
+    """The report ranks held-out pairs' similarities, which needs three texts: a tenth of 10 is
+    one, so three are held out; with 3 texts none would be left to learn from."""
+    data = tmp_path / "texts.txt"
+    data.write_text("\n".join(texts[:3]))
+    with pytest.raises(InputError, match=r"needs at least 4 texts: 3 held out"):
+        static_command(str(teacher.bundle), str(data), "--dim", "8", "--out", str(tmp_path / "a"))
+    data.write_text("\n".join(texts[:10]))
+    words = ["--dim", "8", "--epochs", "1", "--out", str(tmp_path / "b")]
+    assert static_command(str(teacher.bundle), str(data), *words) == 0
+    report = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert -1.0 <= report["rows"][1]["quality"][SPEARMAN] <= 1.0
+
+
 def test_the_default_width_is_the_teachers_when_it_is_narrower(tmp_path, teacher, texts):
     """256 dimensions by default, but this teacher's embeddings have 32: no --dim error unasked."""
     data = tmp_path / "texts.txt"

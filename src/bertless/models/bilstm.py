@@ -31,7 +31,14 @@ import torch
 from bertless.core.errors import InputError
 from bertless.models.batching import encode, length_batches
 from bertless.models.bilstm_export import export_bilstm
-from bertless.models.distill import Distilled, Teacher, divergence, held_out_distance, split
+from bertless.models.distill import (
+    Distilled,
+    Teacher,
+    divergence,
+    held_out_distance,
+    split,
+    too_few_texts,
+)
 from bertless.models.loading import load_classifier, load_tokenizer
 from bertless.models.loop import fit
 from bertless.say import Say, silent
@@ -192,7 +199,7 @@ def distill_bilstm(
     """
     texts = list(texts)
     if len(texts) < 2:
-        raise InputError("distillation needs at least two texts: one to learn, one to check.")
+        raise InputError(too_few_texts(1))
     if epochs < 1:
         raise InputError(f"epochs must be at least 1, not {epochs}.")
     out = Path(out)

@@ -30,6 +30,10 @@ from bertless.models.loading import load_classifier, load_encoder, load_tokenize
 from bertless.models.loop import Fit, fit
 from bertless.say import Say, silent
 
+# Held-out texts an embedding student needs at the least: the rank correlation of their pairs'
+# similarities (models/report.similarity_quality) needs three texts.
+SIMILARITY_TEXTS = 3
+
 
 @dataclass(frozen=True)
 class Teacher:
@@ -151,12 +155,13 @@ def distill(
     import torch
 
     texts = list(texts)
-    if len(texts) < 2:
-        raise InputError("distillation needs at least two texts: one to learn, one to check.")
+    manifest = teacher.manifest
+    held_at_least = SIMILARITY_TEXTS if manifest.task == "feature-extraction" else 1
+    if len(texts) <= held_at_least:
+        raise InputError(too_few_texts(held_at_least))
     if epochs < 1:
         raise InputError(f"epochs must be at least 1, not {epochs}.")
     out = Path(out)
-    manifest = teacher.manifest
     if targets is None:
         step("labelling the texts with the teacher")
         targets = teacher.label(texts)
@@ -167,7 +172,7 @@ def distill(
     net.get_input_embeddings().weight.requires_grad_(False)  # as in train.py: cheaper steps
     tokenizer = load_tokenizer(describe(student).path if student else teacher.folder)
 
-    held, rest = split(len(texts), held_out_fraction, rng)
+    held, rest = split(len(texts), held_out_fraction, rng, held_at_least)
     encoded = encode(tokenizer, texts, max_length)
     goal = torch.tensor(targets, dtype=torch.float32)
     forward = _forward(net, manifest)
@@ -206,12 +211,24 @@ def distill(
     return Distilled(folder, out / "bundle", teacher, fitted, [texts[i] for i in held])
 
 
-def split(count: int, held_out_fraction: float, rng: np.random.Generator):
+def split(count: int, held_out_fraction: float, rng: np.random.Generator, at_least: int = 1):
     """(held out, rest): indices of the texts kept to measure the student, and of those it
-    learns from; at least one is held out."""
+    learns from; at least `at_least` are held out (`SIMILARITY_TEXTS` for an embedding
+    student, whose report ranks the similarities of held-out pairs)."""
     order = rng.permutation(count)
-    held = order[: max(1, round(count * held_out_fraction))]
+    held = order[: max(at_least, round(count * held_out_fraction))]
     return held, order[len(held) :]
+
+
+def too_few_texts(held_at_least: int) -> str:
+    """What to say when the texts cannot give `held_at_least` to check and one to learn from."""
+    if held_at_least == 1:
+        return "distillation needs at least two texts: one to learn, one to check."
+    return (
+        f"distilling an embedding model needs at least {held_at_least + 1} texts: "
+        f"{held_at_least} held out, whose pairs' similarities check the student, and one to "
+        "learn from."
+    )
 
 
 def divergence(output, goal, manifest: Manifest, temperature: float):

@@ -47,7 +47,14 @@ from bertless.core.errors import InputError
 from bertless.core.predictor import open_engine
 from bertless.models.augment import rare_word_texts, recombinations
 from bertless.models.batching import Encoded, length_batches
-from bertless.models.distill import Distilled, Teacher, held_out_distance, split
+from bertless.models.distill import (
+    SIMILARITY_TEXTS,
+    Distilled,
+    Teacher,
+    held_out_distance,
+    split,
+    too_few_texts,
+)
 from bertless.models.loop import fit
 from bertless.say import Say, silent
 
@@ -221,8 +228,8 @@ def distill_static(
     """
     check_student(teacher, dim)
     texts = list(texts)
-    if len(texts) < 2:
-        raise InputError("distillation needs at least two texts: one to learn, one to check.")
+    if len(texts) <= SIMILARITY_TEXTS:
+        raise InputError(too_few_texts(SIMILARITY_TEXTS))
     if epochs < 1:
         raise InputError(f"epochs must be at least 1, not {epochs}.")
     if recombine < 0:
@@ -232,7 +239,7 @@ def distill_static(
     out = Path(out)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    held, rest = split(len(texts), held_out_fraction, rng)
+    held, rest = split(len(texts), held_out_fraction, rng, SIMILARITY_TEXTS)
     tokenizer = _tokenizer(teacher, max_length)
     context = None
     if targets is None:  # token states from the texts learnt from only, never the held-out ones
