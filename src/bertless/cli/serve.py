@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bertless.cli.env import add
 from bertless.cli.export import DEFAULT_BUNDLE
+from bertless.cli.training import above_zero
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -44,23 +45,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         p,
         "--read-timeout",
         env="BERTLESS_READ_TIMEOUT",
-        type=_seconds,
+        type=above_zero,
         default=60.0,
         help="seconds a request's head may take to arrive, and then its body; a later one "
         "gets 408 (default 60)",
     )
     p.set_defaults(run=run)
-
-
-def _seconds(text: str) -> float:
-    """A positive number of seconds, or argparse's refusal that says so."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:
