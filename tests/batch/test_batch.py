@@ -245,7 +245,7 @@ def test_parts_of_another_run_are_not_mixed_in(minilm_bundle, corpus, tmp_path):
 BAD_ROWS = [
     ({"id": 1, "text": "a fine first sentence"}, None),
     ({"id": 2, "text": None}, "text is null"),
-    ({"id": 3, "text": 42}, "text is a int, not a string"),
+    ({"id": 3, "text": 42}, "text is a number, not a string"),
     ({"id": 4, "text": ""}, "text is the empty string"),
     ({"id": 5}, "text is null"),
     ({"id": 6, "text": "word " * 300}, "text has 302 tokens, more than the maximum of 256"),

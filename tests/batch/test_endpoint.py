@@ -132,7 +132,7 @@ def test_a_killed_run_resumes_and_scores_each_row_once(server, corpus, reference
 BAD_ROWS = [
     ({"id": 1, "text": "a fine first sentence"}, None),
     ({"id": 2, "text": None}, "text is null"),
-    ({"id": 3, "text": 42}, "text is a int, not a string"),
+    ({"id": 3, "text": 42}, "text is a number, not a string"),
     ({"id": 4, "text": ""}, "text is the empty string"),
     ({"id": 5, "text": "this one is POISON to the endpoint"}, "proxy stand-in: this input always"),
     ({"id": 6, "text": "word " * 100}, "102 tokens, more than the maximum of 64"),

@@ -109,9 +109,11 @@ def test_too_long_input_names_its_index_and_token_count(minilm_bundle):
     ("inputs", "message"),
     [
         ([], "inputs is an empty list"),
-        (["fine", 3], "input 1 is a int, not a text"),
+        (["fine", 3], "input 1 is a number, not a text"),
         (["fine", ""], "input 1 is the empty string"),
-        ([None], "input 0 is a NoneType, not a text"),
+        ([None], "input 0 is null, not a text"),
+        ([True], "input 0 is a boolean, not a text"),
+        ([{"text": "hi"}], "input 0 is an object, not a text"),
         (b"bytes", "inputs must be a text or a list of texts"),
     ],
 )

@@ -53,10 +53,26 @@ def text_problem(value: object) -> str | None:
     embeds like any other. Only the empty string is refused.
     """
     if not isinstance(value, str):
-        return f"a {type(value).__name__}, not a string"
+        return f"{kind_of(value)}, not a string"
     if value == "":
         return "the empty string"
     return None
+
+
+def kind_of(value: object) -> str:
+    """What VALUE is, in the words of JSON, where most inputs come from ("a number", not
+    Python's "a int")."""
+    if value is None:
+        return "null"
+    for kinds, name in (
+        (bool, "a boolean"),
+        ((int, float), "a number"),
+        ((list, tuple), "a list"),
+        (dict, "an object"),
+    ):
+        if isinstance(value, kinds):
+            return name
+    return f"a {type(value).__name__}"
 
 
 def label_names(labels: Sequence[str], width: int) -> list[str]:
@@ -88,7 +104,7 @@ def as_items(inputs: object, *, pairs: bool) -> list[Item]:
             item = (item[0], item[1])
         elif not isinstance(item, str):
             raise InputError(
-                f"input {index} is a {type(item).__name__}, not a text"
+                f"input {index} is {kind_of(item)}, not a text"
                 + (" or a pair of texts." if pairs else ".")
             )
         texts = item if isinstance(item, tuple) else (item,)
