@@ -253,6 +253,7 @@ def test_the_default_width_is_the_teachers_when_it_is_narrower(tmp_path, teacher
         (["--student-layers", "1"], "--student-layers is for --student layers, not --student"),
         (["--dim", "8", "--recombine", "-1"], "--recombine must be 0 or more, not -1"),
         (["--dim", "8", "--rare-words", "-1"], "--rare-words must be 0 or more, not -1"),
+        (["--eval", "labelled.csv"], "is an embedding model, and --eval reads a labelled file"),
     ],
 )
 def test_bad_options_get_one_sentence(tmp_path, teacher, texts, words, message):

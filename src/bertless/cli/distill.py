@@ -148,6 +148,12 @@ def cmd_distill(args: argparse.Namespace) -> int:
         texts = random.Random(args.seed).sample(texts, args.limit)
     teacher = Teacher.prepare(args.teacher, out / "teacher", args.task, step)
     multi_label = teacher.manifest.problem_type == "multi_label_classification"
+    if args.eval and teacher.manifest.task == "feature-extraction":
+        raise InputError(
+            f"{teacher.manifest.model_id} is an embedding model, and --eval reads a labelled file "
+            "for classifiers: leave out --eval; the report ranks the similarities of held-out "
+            "pairs against the teacher's."
+        )
     if args.eval and multi_label:
         raise InputError(
             f"{teacher.manifest.model_id} is a multi-label classifier, and --eval reads a "
