@@ -67,6 +67,14 @@ def test_vectors_are_the_mean_of_the_table_rows(tmp_path, teacher, table, quanti
     np.testing.assert_allclose(raw, by_hand(tmp_path / "tokenizer.json", table, False)[0], 1e-5)
 
 
+def test_info_says_a_static_bundle_is_a_table(tmp_path, teacher, table):
+    from bertless.core.service import Request, Service
+
+    write_bundle(table, teacher, tmp_path)
+    info = Service.from_bundle(tmp_path).handle(Request("GET", "/info", {}, b"")).json()
+    assert (info["architecture"], info["dimension"]) == ("static", DIM)
+
+
 def test_a_static_bundle_never_imports_onnxruntime(tmp_path, teacher, table):
     write_bundle(table, teacher, tmp_path)
     code = (

@@ -119,6 +119,7 @@ def test_health_info_and_openapi(embed_server, minilm_bundle):
     info = requests.get(embed_server + "/info").json()
     manifest = Predictor.load(minilm_bundle).manifest
     assert info["model_id"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert info["architecture"] == "transformer"
     assert (info["task"], info["dimension"], info["max_input_length"]) == (
         "feature-extraction",
         384,

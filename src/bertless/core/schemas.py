@@ -276,6 +276,8 @@ class Health(_Shape, kw_only=True):
 
 class Info(_Shape, kw_only=True):
     model_id: str
+    # transformer, static or bilstm: which engine serves it (a static table needs no onnxruntime)
+    architecture: str
     task: str
     labels: list[str]
     dimension: int | None

@@ -368,6 +368,7 @@ class Service:
         manifest = self.predictor.manifest
         return {
             "model_id": manifest.model_id,
+            "architecture": manifest.architecture,
             "task": manifest.task,
             "labels": manifest.labels,
             "dimension": manifest.dimension,
