@@ -28,11 +28,8 @@ from bertless.models.checkpoint import describe
 from bertless.models.export import export
 from bertless.models.loading import load_classifier, load_encoder, load_tokenizer, save
 from bertless.models.loop import Fit, fit
+from bertless.models.report import SIMILARITY_MIN_TEXTS
 from bertless.say import Say, silent
-
-# Held-out texts an embedding student needs at the least: the rank correlation of their pairs'
-# similarities (models/report.similarity_quality) needs three texts.
-SIMILARITY_TEXTS = 3
 
 
 @dataclass(frozen=True)
@@ -156,7 +153,7 @@ def distill(
 
     texts = list(texts)
     manifest = teacher.manifest
-    held_at_least = SIMILARITY_TEXTS if manifest.task == "feature-extraction" else 1
+    held_at_least = SIMILARITY_MIN_TEXTS if manifest.task == "feature-extraction" else 1
     if len(texts) <= held_at_least:
         raise InputError(too_few_texts(held_at_least))
     if epochs < 1:
@@ -213,7 +210,7 @@ def distill(
 
 def split(count: int, held_out_fraction: float, rng: np.random.Generator, at_least: int = 1):
     """(held out, rest): indices of the texts kept to measure the student, and of those it
-    learns from; at least `at_least` are held out (`SIMILARITY_TEXTS` for an embedding
+    learns from; at least `at_least` are held out (`SIMILARITY_MIN_TEXTS` for an embedding
     student, whose report ranks the similarities of held-out pairs)."""
     order = rng.permutation(count)
     held = order[: max(at_least, round(count * held_out_fraction))]

@@ -29,6 +29,8 @@ from bertless.platforms.limits import PLATFORMS, Figure, MiB, package_limits
 
 SPEED_TEXTS = 64
 SIMILARITY_TEXTS = 300  # 44,850 pairs: plenty for a rank correlation, quick to embed
+# The fewest held-out texts whose pairs' similarities a rank correlation can be taken of.
+SIMILARITY_MIN_TEXTS = 3
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ def similarity_quality(
     from scipy.stats import spearmanr
 
     texts = list(texts)[:SIMILARITY_TEXTS]
-    if len(texts) < 3:
+    if len(texts) < SIMILARITY_MIN_TEXTS:
         raise InputError("a similarity check needs at least three held-out texts.")
     upper = np.triu_indices(len(texts), k=1)
     mine, theirs = (

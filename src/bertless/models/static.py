@@ -48,7 +48,6 @@ from bertless.core.predictor import open_engine
 from bertless.models.augment import rare_word_texts, recombinations
 from bertless.models.batching import Encoded, length_batches
 from bertless.models.distill import (
-    SIMILARITY_TEXTS,
     Distilled,
     Teacher,
     held_out_distance,
@@ -56,6 +55,7 @@ from bertless.models.distill import (
     too_few_texts,
 )
 from bertless.models.loop import fit
+from bertless.models.report import SIMILARITY_MIN_TEXTS
 from bertless.say import Say, silent
 
 SIF_COEFFICIENT = (
@@ -228,8 +228,8 @@ def distill_static(
     """
     check_student(teacher, dim)
     texts = list(texts)
-    if len(texts) <= SIMILARITY_TEXTS:
-        raise InputError(too_few_texts(SIMILARITY_TEXTS))
+    if len(texts) <= SIMILARITY_MIN_TEXTS:
+        raise InputError(too_few_texts(SIMILARITY_MIN_TEXTS))
     if epochs < 1:
         raise InputError(f"epochs must be at least 1, not {epochs}.")
     if recombine < 0:
@@ -239,7 +239,7 @@ def distill_static(
     out = Path(out)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    held, rest = split(len(texts), held_out_fraction, rng, SIMILARITY_TEXTS)
+    held, rest = split(len(texts), held_out_fraction, rng, SIMILARITY_MIN_TEXTS)
     tokenizer = _tokenizer(teacher, max_length)
     context = None
     if targets is None:  # token states from the texts learnt from only, never the held-out ones
